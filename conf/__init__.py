@@ -1,0 +1,1 @@
+"""Hydra configuration files of the kanpde command line (installed as ``kanpde.conf``)."""

@@ -1,0 +1,141 @@
+"""Save and load trained networks with their architecture, so that loading needs no config."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from kanpde.models import MODEL_CLASSES
+
+FORMAT = "kanpde-checkpoint"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is damaged, not a kanpde checkpoint, or does not fit the model."""
+
+
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, metadata: dict[str, Any] | None = None) -> Path:
+    """Write the model's kind, architecture, dtype and weights to ``path``.
+
+    The file is written to a temporary name first and then renamed, so an interrupted save never
+    leaves a truncated checkpoint under the final name.
+
+    Args:
+        path: destination file, conventionally ``checkpoint.pt``.
+        model: a ``KAN`` or ``MLP``.
+        metadata: plain values stored alongside (problem name, metrics, ...).
+    """
+    kind = getattr(model, "kind", None)
+    if kind not in MODEL_CLASSES:
+        raise TypeError(f"can only save kanpde models ({sorted(MODEL_CLASSES)}), got {type(model).__name__}")
+    parameter = next(model.parameters())
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "kind": kind,
+        "architecture": model.architecture(),
+        "dtype": str(parameter.dtype).removeprefix("torch."),
+        "state_dict": {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()},
+        "metadata": metadata or {},
+    }
+    path = Path(path)
+    temporary = path.with_name(path.name + ".tmp")
+    torch.save(payload, temporary)
+    os.replace(temporary, path)
+    return path
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and validate a checkpoint file, returning its payload without building a model.
+
+    Raises:
+        FileNotFoundError: if ``path`` does not exist.
+        CheckpointError: if the file is truncated, damaged or not a kanpde checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"checkpoint {str(path)!r} not found; a training run writes checkpoint.pt in its output folder"
+        )
+    try:
+        # weights_only=True loads tensors and plain containers only, never arbitrary pickled code.
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as error:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is damaged or truncated and cannot be read ({error}); "
+            f"rerun the training that wrote it"
+        ) from error
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{str(path)!r} is not a kanpde checkpoint (no {FORMAT!r} marker)")
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} has format version {payload.get('format_version')!r}, but this "
+            f"kanpde reads version {FORMAT_VERSION}; load it with the kanpde version that wrote it"
+        )
+    if payload.get("kind") not in MODEL_CLASSES:
+        raise CheckpointError(f"checkpoint {str(path)!r} holds an unknown model kind {payload.get('kind')!r}")
+    return payload
+
+
+def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> nn.Module:
+    """Rebuild the saved network, with its grids and weights, from a checkpoint file alone.
+
+    Example:
+        >>> model = load_checkpoint("outputs/2026-12-04/12-00-00/checkpoint.pt")
+        >>> u = model(torch.zeros(1, 2, dtype=torch.float64))
+
+    Raises:
+        FileNotFoundError: if ``path`` does not exist.
+        CheckpointError: if the file is damaged or its weights do not match its architecture.
+    """
+    payload = read_checkpoint(path)
+    model_class = MODEL_CLASSES[payload["kind"]]
+    dtype = getattr(torch, payload["dtype"])
+    try:
+        model = model_class(**payload["architecture"], dtype=dtype)
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"checkpoint {str(path)!r} has an invalid architecture: {error}") from error
+    _load_state(model, payload["state_dict"], path)
+    return model.to(device)
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
+    """Load a checkpoint's weights into an existing model of the same architecture.
+
+    Raises:
+        FileNotFoundError: if ``path`` does not exist.
+        CheckpointError: if the file is damaged or was saved from a different architecture.
+    """
+    payload = read_checkpoint(path)
+    architecture = model.architecture() if hasattr(model, "architecture") else None
+    if payload["kind"] != getattr(model, "kind", None) or payload["architecture"] != architecture:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} holds a {payload['kind']} with architecture "
+            f"{payload['architecture']}, which does not match the model ({getattr(model, 'kind', None)}, "
+            f"{architecture}); build the model from the checkpoint with load_checkpoint instead"
+        )
+    _load_state(model, payload["state_dict"], path)
+    return model
+
+
+def _load_state(model: nn.Module, state_dict: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
+    expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    found = {name: tuple(t.shape) for name, t in state_dict.items()}
+    if expected != found:
+        differences = sorted(
+            f"{name}: expected {expected.get(name)}, found {found.get(name)}"
+            for name in set(expected) | set(found)
+            if expected.get(name) != found.get(name)
+        )
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} does not fit the architecture it names "
+            f"({'; '.join(differences[:5])}); the file is damaged or was edited"
+        )
+    model.load_state_dict(state_dict)

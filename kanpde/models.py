@@ -1,0 +1,56 @@
+"""Build a KAN or an MLP from plain settings, with its widths checked against a problem."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from kanpde.kan import KAN
+from kanpde.mlp import MLP
+
+MODEL_CLASSES: dict[str, type[nn.Module]] = {"kan": KAN, "mlp": MLP}
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def resolve_dtype(name: str) -> torch.dtype:
+    """Map ``float32`` or ``float64`` to the torch dtype."""
+    if name not in DTYPES:
+        raise ValueError(f"unknown dtype {name!r}; use float64 (recommended for PDEs) or float32")
+    return DTYPES[name]
+
+
+def build_model(
+    kind: str,
+    input_dim: int,
+    output_dim: int,
+    *,
+    widths: Sequence[int] | None = None,
+    hidden_widths: Sequence[int] = (),
+    seed: int | None = None,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str = "cpu",
+    **options: Any,
+) -> nn.Module:
+    """Build a network for a problem with ``input_dim`` inputs and ``output_dim`` outputs.
+
+    Args:
+        kind: ``kan`` or ``mlp``.
+        widths: the full width list; ``Problem.check_model`` checks its ends against the problem.
+        hidden_widths: used when ``widths`` is None: widths = [input_dim, *hidden_widths, output_dim].
+        options: further constructor arguments of the model class (grid_size, activation, ...).
+
+    Raises:
+        ValueError: for an unknown kind or invalid model options.
+    """
+    if kind not in MODEL_CLASSES:
+        raise ValueError(f"unknown model kind {kind!r}; choose one of {sorted(MODEL_CLASSES)} (model=kan or model=mlp)")
+    if widths is None:
+        widths = [input_dim, *hidden_widths, output_dim]
+    return MODEL_CLASSES[kind](widths, seed=seed, dtype=dtype, device=device, **options)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Return the number of trainable scalars (for a KAN: edges x (G + k + 2), as pykan counts)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
