@@ -28,11 +28,18 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
+from torch import nn
+
 from kanpde.checkpoint import save_checkpoint
 from kanpde.models import build_model, count_parameters, resolve_dtype
+from kanpde.problem import Problem
 from kanpde.trainer import Trainer, make_stages
 
 logger = logging.getLogger("kanpde")
+
+
+class ConfigurationError(ValueError):
+    """A config value was rejected while building the problem, model or trainer."""
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
@@ -41,15 +48,21 @@ def main(cfg: DictConfig) -> float | None:
     settings = OmegaConf.to_container(cfg, resolve=True)
     output_dir = Path(HydraConfig.get().runtime.output_dir)
     choices = dict(HydraConfig.get().runtime.choices)
-    metrics = run(settings, output_dir, problem_name=choices.get("problem", "custom"))
+    try:
+        metrics = run(settings, output_dir, problem_name=choices.get("problem", "custom"))
+    except ConfigurationError as error:
+        logger.error("invalid configuration: %s", error)
+        raise SystemExit(f"kanpde: invalid configuration: {error}") from None
     if metrics["status"] == "interrupted":
         sys.exit(130)
     return metrics.get("metrics", {}).get("mse")
 
 
-def run(settings: dict[str, Any], output_dir: Path, problem_name: str = "custom") -> dict[str, Any]:
-    """Build everything from plain settings, train, and write the run folder; return metrics.json's content."""
-    output_dir.mkdir(parents=True, exist_ok=True)
+def build(settings: dict[str, Any]) -> tuple[Problem, nn.Module, Trainer]:
+    """Build the problem, the model and the trainer from plain settings, checking them all.
+
+    Every invalid value fails here, before any training step, with a ``ValueError`` naming it.
+    """
     dtype = resolve_dtype(settings["dtype"])
     device = _resolve_device(settings["device"])
     seed = int(settings["seed"])
@@ -81,6 +94,18 @@ def run(settings: dict[str, Any], output_dir: Path, problem_name: str = "custom"
         resample_every=trainer_settings.get("resample_every", 0),
         seed=seed,
     )
+    return problem, model, trainer
+
+
+def run(settings: dict[str, Any], output_dir: Path, problem_name: str = "custom") -> dict[str, Any]:
+    """Build everything from plain settings, train, and write the run folder; return metrics.json's content."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        problem, model, trainer = build(settings)
+    except (ValueError, TypeError) as error:
+        raise ConfigurationError(str(error)) from error
+    seed = int(settings["seed"])
+    device = next(model.parameters()).device
 
     n_parameters = count_parameters(model)
     logger.info("config\n%s", json.dumps(settings, indent=2))
@@ -147,7 +172,7 @@ def _resolve_device(name: str) -> torch.device:
         raise ValueError(f"invalid device {name!r} ({error}); use device=cpu or device=cuda") from error
 
 
-def _build_problem(problem_settings: dict[str, Any]):
+def _build_problem(problem_settings: dict[str, Any]) -> Problem:
     target = problem_settings.pop("_target_", None)
     if target is None:
         raise ValueError("the problem config needs a _target_ naming the problem class, e.g. kanpde.problems.poisson.Poisson")

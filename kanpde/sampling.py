@@ -191,7 +191,7 @@ def _mesh_side(n: int, dim: int, name: str) -> int:
         upper = (side + 1) ** dim
         candidates = sorted({lower, side**dim, upper} - {n})
         raise ValueError(
-            f"a regular mesh in {dim} dimensions needs {name} to be a perfect {dim}-th power "
+            f"a regular mesh in {dim} dimension(s) needs {name} = m^{dim} "
             f"(m points per axis), got {n}; try one of {candidates}"
         )
     return side

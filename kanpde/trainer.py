@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 import numpy as np
@@ -225,7 +225,7 @@ class Trainer:
             raise ValueError(f"the problem returned loss term(s) {sorted(missing)} that have no weight")
         for name, value in terms.items():
             if not torch.isfinite(value):
-                raise NonFiniteLossError(step, name, float(value))
+                raise NonFiniteLossError(step, name, value.item())
         return sum(self.loss_weights[name] * value for name, value in terms.items())
 
     def fit(self) -> TrainResult:
@@ -325,7 +325,7 @@ class Trainer:
         terms = self.problem.losses(self.model, points)
         loss = sum(self.loss_weights[name] * value for name, value in terms.items())
         entry: dict[str, Any] = {"step": step, "stage": "final", "optimizer": ""}
-        entry.update(loss=float(loss), **{name: float(value) for name, value in terms.items()})
+        entry.update(loss=loss.item(), **{name: value.item() for name, value in terms.items()})
         entry.update(self.problem.evaluate(self.model))
         entry["time"] = time.perf_counter() - start
         return entry

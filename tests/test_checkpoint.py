@@ -1,0 +1,74 @@
+import pytest
+import torch
+
+from kanpde import KAN, MLP, CheckpointError, load_checkpoint, load_weights, save_checkpoint
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        KAN([2, 4, 1], grid_size=7, spline_order=2, grid_range=(-2, 2), seed=0, dtype=torch.float64),
+        KAN([2, 3, 1], grid_size=5, seed=0, dtype=torch.float32),
+        MLP([2, 8, 8, 1], activation="sin", seed=0, dtype=torch.float64),
+    ],
+)
+def test_round_trip_reproduces_outputs(tmp_path, model):
+    with torch.no_grad():
+        if isinstance(model, KAN):
+            model.layers[0].knots.mul_(1.1)  # an adapted grid must survive the round trip
+    path = save_checkpoint(tmp_path / "checkpoint.pt", model, metadata={"problem": "poisson"})
+    loaded = load_checkpoint(path)
+    dtype = next(model.parameters()).dtype
+    x = torch.rand(20, 2, dtype=dtype) * 2 - 1
+    assert type(loaded) is type(model)
+    assert next(loaded.parameters()).dtype == dtype
+    assert torch.equal(loaded(x), model(x))
+
+
+def test_load_weights_into_same_architecture(tmp_path):
+    source = KAN([2, 3, 1], seed=0, dtype=torch.float64)
+    path = save_checkpoint(tmp_path / "c.pt", source)
+    target = KAN([2, 3, 1], seed=1, dtype=torch.float64)
+    load_weights(target, path)
+    x = torch.rand(5, 2, dtype=torch.float64)
+    assert torch.equal(target(x), source(x))
+
+
+def test_missing_checkpoint(tmp_path):
+    with pytest.raises(FileNotFoundError, match="checkpoint '.*nothing.pt' not found"):
+        load_checkpoint(tmp_path / "nothing.pt")
+
+
+def test_truncated_checkpoint(tmp_path):
+    path = save_checkpoint(tmp_path / "c.pt", KAN([2, 3, 1], dtype=torch.float64))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="is damaged or truncated.*rerun the training"):
+        load_checkpoint(path)
+
+
+def test_file_that_is_not_a_checkpoint(tmp_path):
+    path = tmp_path / "c.pt"
+    path.write_text("metrics, not weights")
+    with pytest.raises(CheckpointError, match="damaged or truncated"):
+        load_checkpoint(path)
+    torch.save({"weights": torch.zeros(2)}, path)
+    with pytest.raises(CheckpointError, match="is not a kanpde checkpoint"):
+        load_checkpoint(path)
+
+
+def test_incompatible_architecture(tmp_path):
+    path = save_checkpoint(tmp_path / "c.pt", KAN([2, 3, 1], grid_size=5, dtype=torch.float64))
+    with pytest.raises(CheckpointError, match="does not match the model .*load_checkpoint instead"):
+        load_weights(KAN([2, 4, 1], grid_size=5, dtype=torch.float64), path)
+    with pytest.raises(CheckpointError, match="holds a kan"):
+        load_weights(MLP([2, 3, 1], dtype=torch.float64), path)
+
+
+def test_edited_checkpoint_with_wrong_shapes(tmp_path):
+    path = save_checkpoint(tmp_path / "c.pt", KAN([2, 3, 1], grid_size=5, dtype=torch.float64))
+    payload = torch.load(path, weights_only=True)
+    payload["architecture"]["grid_size"] = 6
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="does not fit the architecture it names.*coefficients"):
+        load_checkpoint(path)
