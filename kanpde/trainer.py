@@ -272,10 +272,10 @@ class Trainer:
                             good_state[:] = snapshot
                         return loss
 
+                    # Metrics are taken before the step, at the same parameters as the recorded loss.
+                    metrics = self.problem.evaluate(self.model) if step % self.eval_every == 0 else {}
                     evaluations = self._step(optimizer, closure)
-                    entry = {"step": step, "stage": stage_index, "optimizer": stage.optimizer, **record}
-                    if step % self.eval_every == 0:
-                        entry.update(self.problem.evaluate(self.model))
+                    entry = {"step": step, "stage": stage_index, "optimizer": stage.optimizer, **record, **metrics}
                     entry["time"] = time.perf_counter() - start
                     history.append(entry)
                     if step % self.log_every == 0:

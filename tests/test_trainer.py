@@ -39,7 +39,10 @@ def test_mlp_trains_through_adam_then_lbfgs():
 def test_history_records_terms_metrics_and_time():
     problem = small_poisson_1d()
     model = KAN([1, 3, 1], grid_size=5, seed=0, dtype=torch.float64)
+    initial_metrics = problem.evaluate(model)
     result = Trainer(problem, model, [Stage("adam", steps=6, lr=1e-2)], log_every=3).fit()
+    # A record's metrics belong to the parameters at the start of its step, like its loss.
+    assert result.history[0]["mse"] == initial_metrics["mse"]
     assert len(result.history) == 7  # six steps and the final record
     assert {"loss", "interior", "boundary", "time"} <= set(result.history[1])
     assert "mse" in result.history[3] and "mse" not in result.history[1]
