@@ -19,7 +19,9 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor, nn
 
-from kanpde.spline import bspline_basis, check_grid, uniform_knots
+from kanpde.activations import silu_derivatives
+from kanpde.derivatives import DERIVATIVE_METHODS, Request, quadratic_forms
+from kanpde.spline import bspline_basis, check_grid, local_basis, uniform_knots
 
 
 def check_widths(widths: Sequence[int]) -> list[int]:
@@ -34,6 +36,87 @@ def check_widths(widths: Sequence[int]) -> list[int]:
             f"got {widths!r}; for example [2, 10, 1]"
         )
     return widths
+
+
+def gather_coefficients(padded: Tensor, span: Tensor, spline_order: int) -> Tensor:
+    """Gather the k + 1 coefficients each point uses: (I, M + 2k, O) and span (N, I) -> (N, I, k+1, O)."""
+    n_inputs, n_padded, n_outputs = padded.shape
+    rows = torch.arange(n_inputs, device=span.device).unsqueeze(-1) * n_padded
+    index = rows + span.unsqueeze(-1) + torch.arange(spline_order + 1, device=span.device)
+    return padded.reshape(-1, n_outputs)[index]
+
+
+class EdgeDerivatives(torch.autograd.Function):
+    """Derivatives of every edge function of a KAN layer at its inputs, with a hand-written backward.
+
+    Forward: x (N, I), padded coefficients (I, M + 2k, O), base weight (O, I) ->
+    E (N, I, order + 1, O) with E[n, i, d, o] = d^d phi_{o,i} / dx^d at x[n, i].
+
+    Backward: the gradient with respect to x needs one derivative more,
+    dL/dx[n, i] = sum_{d, o} dL/dE[n, i, d, o] * E_{d+1}[n, i, o], so the forward pass evaluates
+    order + 1 derivatives when x requires grad. Writing the backward by hand replaces the many small
+    operations autograd would record for the basis recursion with three contractions. The backward
+    itself is not differentiable (first-order training only); nested autograd uses the plain
+    forward of ``KANLayer``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, padded, base_weight, knots, spline_order, order):
+        extra = 1 if ctx.needs_input_grad[0] else 0
+        span, basis = local_basis(x, knots, spline_order, order + extra)  # (N, I, order+1+extra, k+1)
+        gathered = gather_coefficients(padded, span, spline_order)  # (N, I, k + 1, O)
+        base = torch.stack(silu_derivatives(x, order + extra), dim=2)  # (N, I, order + 1 + extra)
+        edges = basis @ gathered + base.unsqueeze(-1) * base_weight.T.unsqueeze(1)
+        ctx.save_for_backward(basis, gathered, base, edges, span)
+        ctx.spline_order, ctx.order, ctx.padded_shape = spline_order, order, padded.shape
+        return edges[:, :, : order + 1]
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_edges):
+        basis, gathered, base, edges, span = ctx.saved_tensors
+        n_values = ctx.order + 1
+        grad_x = grad_padded = grad_base_weight = None
+        if ctx.needs_input_grad[0]:
+            grad_x = (grad_edges * edges[:, :, 1:]).sum((2, 3))
+        if ctx.needs_input_grad[1]:
+            # Each point adds sum_d B_d[r] * dL/dE_d into the k + 1 coefficients it read.
+            contributions = basis[:, :, :n_values].transpose(2, 3) @ grad_edges  # (N, I, k+1, O)
+            n_inputs, n_padded, n_outputs = ctx.padded_shape
+            rows = torch.arange(n_inputs, device=span.device).unsqueeze(-1) * n_padded
+            index = rows + span.unsqueeze(-1) + torch.arange(ctx.spline_order + 1, device=span.device)
+            grad_padded = torch.zeros(n_inputs * n_padded, n_outputs, dtype=grad_edges.dtype, device=grad_edges.device)
+            grad_padded.index_add_(0, index.flatten(), contributions.reshape(-1, n_outputs))
+            grad_padded = grad_padded.reshape(ctx.padded_shape)
+        if ctx.needs_input_grad[2]:
+            grad_base_weight = torch.einsum("nid,nido->oi", base[:, :, :n_values], grad_edges)
+        return grad_x, grad_padded, grad_base_weight, None, None, None
+
+
+def chain_rule(edges: Tensor, jet: Tensor, request: Request) -> Tensor:
+    """Combine per-edge derivatives (N, I, order + 1, O) with the input jet (N, Q, I) into the output jet.
+
+    y_o = sum_i phi_{o,i}(x_i), so dy_o/dz_d = sum_i phi'_{o,i} dx_i/dz_d and each second-derivative
+    row is sum_i phi''_{o,i} * (product of first partials of x_i) + phi'_{o,i} * (that row of x_i).
+    """
+    rows = [edges[:, :, 0].sum(1).unsqueeze(1)]  # (N, 1, O)
+    gradient = jet[:, 1 : 1 + request.dim]  # (N, D, I)
+    slope = edges[:, :, 1]  # (N, I, O)
+    rows.append(gradient @ slope)
+    if request.n_second:
+        forms = quadratic_forms(gradient, request)  # (N, n_second, I)
+        rows.append(forms @ edges[:, :, 2] + jet[:, 1 + request.dim :] @ slope)
+    return torch.cat(rows, dim=1)
+
+
+def check_derivative_method(method: str) -> str:
+    """Return ``method`` if it names a derivative method, else raise ``ValueError``."""
+    if method not in DERIVATIVE_METHODS:
+        raise ValueError(
+            f"unknown derivative method {method!r}; choose one of {list(DERIVATIVE_METHODS)} "
+            f"(model.derivatives=forward, for example)"
+        )
+    return method
 
 
 class KANLayer(nn.Module):
@@ -95,13 +178,55 @@ class KANLayer(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Map x (N, I) to y (N, O), summing the edge functions over the inputs."""
-        basis = self.basis(x)  # (N, I, M)
+        return self._values(x)
 
-        # Fold the per-edge spline weight into the coefficients, then contract inputs and basis
-        # functions in one matrix product: (N, I*M) @ (I*M, O).
+    def propagate_jet(self, jet: Tensor, request: Request) -> Tensor:
+        """Map the jet of the inputs (N, Q, I) to the jet of the outputs (N, Q, O).
+
+        Only the k + 1 B-splines that are nonzero at each input are evaluated, and only their
+        coefficients are gathered, so the cost does not grow with the grid size G.
+        """
+        if request.order == 0:
+            return self(jet[:, 0, :]).unsqueeze(1)
+        return chain_rule(self.edge_derivatives(jet[:, 0, :], request.order), jet, request)
+
+    def points_jet(self, x: Tensor, request: Request) -> Tensor:
+        """Return the output jet (N, Q, O) when the inputs are the coordinates themselves, x (N, D).
+
+        Then dx_i/dz_d is the identity and every second derivative of x is zero, so the chain rule
+        reduces to reading the edge derivatives off: du_o/dz_d = phi'_{o,d}(x_d) and
+        d^2 u_o / dz_a dz_b = phi''_{o,a}(x_a) if a == b, else 0.
+        """
+        if request.order == 0:
+            return self(x).unsqueeze(1)
+        edges = self.edge_derivatives(x, request.order)  # (N, D, order + 1, O)
+        rows = [edges[:, :, 0].sum(1, keepdim=True), edges[:, :, 1]]
+        if request.laplacian:
+            rows.append(edges[:, :, 2].sum(1, keepdim=True))
+        for a, b in request.pairs:
+            rows.append(edges[:, a : a + 1, 2] if a == b else torch.zeros_like(rows[0]))
+        return torch.cat(rows, dim=1)
+
+    def edge_derivatives(self, x: Tensor, order: int) -> Tensor:
+        """Return d^n phi_{o,i} / dx_i^n at x[:, i] for n = 0 .. order, shaped (N, I, order + 1, O)."""
+        return EdgeDerivatives.apply(
+            x, self._padded_coefficients(), self.base_weight, self.knots, self.spline_order, order
+        )
+
+    def _padded_coefficients(self) -> Tensor:
+        """Return w_spline * c as (I, M + 2k, O), padded with k zeros on each side of the M axis.
+
+        Local functions that have no coefficient (near the ends of the knot span) then read zero.
+        """
+        k = self.spline_order
         weighted = self.spline_weight.unsqueeze(-1) * self.coefficients  # (O, I, M)
-        spline = basis.flatten(1) @ weighted.flatten(1).T
+        return nn.functional.pad(weighted, (k, k)).permute(1, 2, 0)
 
+    def _values(self, x: Tensor) -> Tensor:
+        """Map x (N, I) to y (N, O) with local basis evaluation."""
+        span, basis = local_basis(x, self.knots, self.spline_order, 0)  # (N, I, 1, k+1)
+        gathered = gather_coefficients(self._padded_coefficients(), span, self.spline_order)
+        spline = (basis @ gathered).sum((1, 2))  # (N, O)
         return nn.functional.silu(x) @ self.base_weight.T + spline
 
     def edge_activations(self, x: Tensor) -> Tensor:
@@ -127,6 +252,9 @@ class KAN(nn.Module):
         spline_order: spline order k of every layer (3 for cubic); second-order PDEs need k >= 2.
         grid_range: interval (a, b) that the initial uniform grids cover.
         noise_scale: standard deviation of the initial spline coefficients.
+        derivatives: how ``kanpde.evaluate`` differentiates the network with respect to its inputs:
+            ``forward`` (derivatives carried through each layer in the forward pass, the fast
+            default) or ``autograd`` (nested reverse mode).
         seed: seed of the initialization, or None to draw from torch's global generator.
         dtype: floating-point type of parameters and knots (torch.float32 or torch.float64).
 
@@ -144,6 +272,7 @@ class KAN(nn.Module):
         spline_order: int = 3,
         grid_range: Sequence[float] = (-1.0, 1.0),
         noise_scale: float = 0.1,
+        derivatives: str = "forward",
         *,
         seed: int | None = None,
         dtype: torch.dtype | None = None,
@@ -152,6 +281,7 @@ class KAN(nn.Module):
         super().__init__()
         self.widths = check_widths(widths)
         check_grid(grid_size, spline_order, tuple(grid_range))
+        self.derivative_method = check_derivative_method(derivatives)
         self.grid_size = grid_size
         self.spline_order = spline_order
         self.grid_range = (float(grid_range[0]), float(grid_range[1]))
@@ -190,6 +320,14 @@ class KAN(nn.Module):
             x = layer(x)
         return x
 
+    def forward_jet(self, x: Tensor, request: Request) -> Tensor:
+        """Return the output jet (N, Q, widths[-1]) at points x (N, widths[0]): values and the
+        requested derivatives with respect to x, carried forward through the layers."""
+        jet = self.layers[0].points_jet(x, request)
+        for layer in self.layers[1:]:
+            jet = layer.propagate_jet(jet, request)
+        return jet
+
     def layer_inputs(self, x: Tensor) -> list[Tensor]:
         """Return the input of every layer for points x: a list of (N, I_l) tensors."""
         inputs = []
@@ -206,4 +344,5 @@ class KAN(nn.Module):
             "spline_order": self.spline_order,
             "grid_range": list(self.grid_range),
             "noise_scale": self.noise_scale,
+            "derivatives": self.derivative_method,
         }

@@ -90,3 +90,156 @@ def bspline_basis(x: Tensor, knots: Tensor, spline_order: int) -> Tensor:
         right = (t[..., p + 1 :] - x) / (t[..., p + 1 :] - t[..., 1:-p]) * basis[..., 1:]
         basis = left + right
     return basis
+
+
+def pad_knots(knots: Tensor, count: int) -> Tensor:
+    """Extend knot vectors (I, K) by ``count`` knots on each side, continuing the end spacings.
+
+    Local evaluation near the ends of the knot span refers to knots beyond it; they only shape basis
+    functions whose coefficients are zero, but they must be distinct to keep every division finite.
+    """
+    if count == 0:
+        return knots
+    steps = torch.arange(1, count + 1, dtype=knots.dtype, device=knots.device)
+    first_spacing = knots[:, 1:2] - knots[:, 0:1]
+    last_spacing = knots[:, -1:] - knots[:, -2:-1]
+    before = knots[:, 0:1] - first_spacing * steps.flip(0)
+    after = knots[:, -1:] + last_spacing * steps
+    return torch.cat([before, knots, after], dim=1)
+
+
+def is_uniform(knots: Tensor) -> bool:
+    """Return whether every knot vector (I, K) is evenly spaced, to round-off."""
+    n_knots = knots.shape[1]
+    spacing = (knots[:, -1:] - knots[:, :1]) / (n_knots - 1)
+    steps = torch.arange(n_knots, dtype=knots.dtype, device=knots.device)
+    expected = knots[:, :1] + spacing * steps
+    scale = knots.abs().max().clamp_min(1.0)
+    return bool((knots - expected).abs().max() <= 1e3 * torch.finfo(knots.dtype).eps * scale)
+
+
+def local_basis(x: Tensor, knots: Tensor, spline_order: int, n_derivatives: int = 0) -> tuple[Tensor, Tensor]:
+    """Evaluate only the k + 1 B-splines that can be nonzero at each point, and their derivatives.
+
+    A point x with t_j <= x < t_{j+1} lies in the support of B_{j-k}, ..., B_j only. On evenly
+    spaced knots these are fixed polynomials of the local coordinate (x - t_j) / h, evaluated with
+    one matrix product (``cardinal_polynomials``). On other knots their values come from de Boor's
+    triangular recursion (The NURBS Book, Piegl and Tiller, algorithms A2.2 and A2.3), and their
+    derivatives from B'_{m,p} = p * (B_{m,p-1} / (t_{m+p} - t_m) - B_{m+1,p-1} / (t_{m+p+1} - t_{m+1})).
+    Results equal ``bspline_basis`` (and its derivatives) to round-off.
+
+    Args:
+        x: points shaped (N, I).
+        knots: strictly increasing knot vectors shaped (I, K).
+        spline_order: order k.
+        n_derivatives: highest derivative order to return (0, 1 or 2).
+
+    Returns:
+        ``span``, (N, I) int64: for point n and input i, local function r (0 <= r <= k) is
+        B_{span - k + r}. Functions with an index outside 0..K-k-2 do not exist; callers pad the
+        coefficients with k zeros on each side and read coefficient ``span + r`` of the padded array.
+        ``values``, shaped (N, I, n_derivatives + 1, k + 1): values[:, :, n] holds the n-th derivative
+        of the local functions with respect to x, zero for points outside [t_0, t_{K-1}).
+    """
+    if is_uniform(knots):
+        return _local_basis_uniform(x, knots, spline_order, n_derivatives)
+    return _local_basis_general(x, knots, spline_order, n_derivatives)
+
+
+def cardinal_polynomials(spline_order: int, n_derivatives: int, dtype: torch.dtype, device) -> Tensor:
+    """Return P (k + 1, (n_derivatives + 1) * (k + 1)) with [1, u, ..., u^k] @ P = the local functions
+    and their first n_derivatives derivatives with respect to u, on evenly spaced knots.
+
+    Column block d, entry r holds d^d/du^d of B_{j-k+r} on [t_j, t_{j+1}) in terms of u = (x - t_j) / h.
+    """
+    key = (spline_order, n_derivatives, dtype, str(device))
+    if key not in _CARDINAL_CACHE:
+        k = spline_order
+        # Sample the recursion at k + 1 distinct local coordinates and solve for power coefficients.
+        samples = (torch.arange(k + 1, dtype=torch.float64) + 0.5) / (k + 1)
+        knots = torch.arange(-k, k + 2, dtype=torch.float64).unsqueeze(0)  # t_a = a - k, span j = k
+        _, values = _local_basis_general(samples.unsqueeze(1), knots, k, 0)
+        vandermonde = samples.unsqueeze(1) ** torch.arange(k + 1, dtype=torch.float64)
+        coefficients = torch.linalg.solve(vandermonde, values[:, 0, 0, :])  # (power a, function r)
+        blocks = [coefficients]
+        powers = torch.arange(k + 1, dtype=torch.float64).unsqueeze(1)
+        for _ in range(n_derivatives):
+            # d/du of sum_a c_a u^a moves a * c_a to power a - 1.
+            blocks.append(torch.nn.functional.pad((powers * blocks[-1])[1:], (0, 0, 0, 1)))
+        _CARDINAL_CACHE[key] = torch.cat(blocks, dim=1).to(dtype=dtype, device=device)
+    return _CARDINAL_CACHE[key]
+
+
+_CARDINAL_CACHE: dict[tuple, Tensor] = {}
+
+
+def _local_basis_uniform(x: Tensor, knots: Tensor, k: int, n_derivatives: int) -> tuple[Tensor, Tensor]:
+    n_knots = knots.shape[1]
+    origin = knots[:, 0]
+    spacing = (knots[:, -1] - knots[:, 0]) / (n_knots - 1)  # (I,)
+    scaled = (x - origin) / spacing
+    inside = (scaled >= 0) & (scaled < n_knots - 1)
+    span_float = scaled.floor().clamp(0, n_knots - 2)
+    local = scaled - span_float  # in [0, 1) inside the knot span
+
+    # Powers by repeated products: autograd's rule for u ** a gives 0 * inf = nan at u = 0, a = 0.
+    # Zeroing the powers of outside points zeroes all their basis values and derivatives.
+    local = local * inside.to(x.dtype)
+    powers = [inside.to(x.dtype)]
+    for _ in range(k):
+        powers.append(powers[-1] * local)
+    powers = torch.stack(powers, dim=-1)
+    # Derivatives of order above k vanish, and their columns of the polynomial matrix are zero.
+    polynomials = cardinal_polynomials(k, n_derivatives, x.dtype, x.device)
+    values = (powers @ polynomials).unflatten(-1, (n_derivatives + 1, k + 1))  # (N, I, n+1, k+1)
+    if n_derivatives:
+        # d^n/dx^n = h^-n d^n/du^n.
+        orders = torch.arange(n_derivatives + 1, dtype=x.dtype, device=x.device)
+        values = values * spacing.reciprocal().unsqueeze(-1).pow(orders).unsqueeze(-1)
+    return span_float.long(), values
+
+
+def _local_basis_general(x: Tensor, knots: Tensor, k: int, n_derivatives: int) -> tuple[Tensor, Tensor]:
+    n_knots = knots.shape[1]
+    span = torch.searchsorted(knots, x.T.contiguous(), right=True).T - 1
+    inside = (span >= 0) & (span <= n_knots - 2)
+    span = span.clamp(0, n_knots - 2)
+    padded = pad_knots(knots, k + 1)  # column a holds t_{a-k-1}
+    width = padded.shape[1]
+    offsets = torch.arange(2 * k + 2, device=x.device)
+    rows = torch.arange(knots.shape[0], device=x.device).unsqueeze(-1) * width
+    # window[..., a] = t_{j-k+a} for a = 0 .. 2k+1.
+    window = padded.flatten()[rows + span.unsqueeze(-1) + 1 + offsets]
+    left = x.unsqueeze(-1) - window[..., 1 : k + 1].flip(-1)  # x - t_{j+1-s}, s = 1..k
+    right = window[..., k + 1 : 2 * k + 1] - x.unsqueeze(-1)  # t_{j+s} - x, s = 1..k
+
+    # levels[p] holds the p + 1 functions of order p that are nonzero on the span.
+    levels = [torch.ones_like(x).unsqueeze(-1)]
+    for p in range(1, k + 1):
+        right_p = right[..., :p]
+        left_p = left[..., :p].flip(-1)
+        ratio = levels[-1] / (right_p + left_p)
+        levels.append(_pad_last(right_p * ratio, 0, 1) + _pad_last(left_p * ratio, 1, 0))
+
+    def differentiate(values: Tensor, order: int) -> Tensor:
+        """Map the derivatives of the order-1 functions to those of the order-p functions."""
+        lower = window[..., k : k + order + 1] - window[..., k - order : k + 1]
+        upper = window[..., k + 1 : k + order + 2] - window[..., k - order + 1 : k + 2]
+        return order * (_pad_last(values, 1, 0) / lower - _pad_last(values, 0, 1) / upper)
+
+    mask = inside.unsqueeze(-1).to(x.dtype)
+    values = [levels[k] * mask]
+    for n in range(1, n_derivatives + 1):
+        if n > k:
+            values.append(torch.zeros_like(values[0]))
+            continue
+        derivative = levels[k - n]
+        for order in range(k - n + 1, k + 1):
+            derivative = differentiate(derivative, order)
+        values.append(derivative * mask)
+    return span, torch.stack(values, dim=2)
+
+
+def _pad_last(values: Tensor, before: int, after: int) -> Tensor:
+    """Pad the last axis with zeros."""
+    return torch.nn.functional.pad(values, (before, after))
