@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +35,15 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, metadata: dict[st
     if kind not in MODEL_CLASSES:
         raise TypeError(f"can only save kanpde models ({sorted(MODEL_CLASSES)}), got {type(model).__name__}")
     parameter = next(model.parameters())
+    state_dict = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "kind": kind,
         "architecture": model.architecture(),
         "dtype": str(parameter.dtype).removeprefix("torch."),
-        "state_dict": {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()},
+        "state_dict": state_dict,
+        "sha256": state_digest(state_dict),
         "metadata": metadata or {},
     }
     path = Path(path)
@@ -60,6 +61,8 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         CheckpointError: if the file is truncated, damaged or not a kanpde checkpoint.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{str(path)!r} is a folder; pass the checkpoint file inside it, e.g. {str(path / 'checkpoint.pt')!r}")
     if not path.is_file():
         raise FileNotFoundError(
             f"checkpoint {str(path)!r} not found; a training run writes checkpoint.pt in its output folder"
@@ -67,10 +70,10 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         # weights_only=True loads tensors and plain containers only, never arbitrary pickled code.
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as error:
+    except Exception as error:  # torch.load raises many types on damaged files (OSError, KeyError, ...)
         raise CheckpointError(
-            f"checkpoint {str(path)!r} is damaged or truncated and cannot be read ({error}); "
-            f"rerun the training that wrote it"
+            f"checkpoint {str(path)!r} is damaged or truncated and cannot be read "
+            f"({type(error).__name__}: {error}); rerun the training that wrote it"
         ) from error
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{str(path)!r} is not a kanpde checkpoint (no {FORMAT!r} marker)")
@@ -81,7 +84,25 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         )
     if payload.get("kind") not in MODEL_CLASSES:
         raise CheckpointError(f"checkpoint {str(path)!r} holds an unknown model kind {payload.get('kind')!r}")
+    state_dict = payload.get("state_dict")
+    if not isinstance(state_dict, dict) or payload.get("sha256") != state_digest(state_dict):
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is damaged: its weights do not match the SHA-256 digest stored "
+            f"with them; rerun the training that wrote it"
+        )
     return payload
+
+
+def state_digest(state_dict: dict[str, torch.Tensor]) -> str:
+    """Return the SHA-256 of the names, dtypes, shapes and bytes of every tensor, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        tensor = state_dict[name]
+        if not isinstance(tensor, torch.Tensor):
+            return ""
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> nn.Module:
@@ -107,19 +128,22 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
 
 
 def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
-    """Load a checkpoint's weights into an existing model of the same architecture.
+    """Load a checkpoint's weights into an existing model whose weights have the same names and shapes.
 
     Raises:
         FileNotFoundError: if ``path`` does not exist.
         CheckpointError: if the file is damaged or was saved from a different architecture.
     """
     payload = read_checkpoint(path)
-    architecture = model.architecture() if hasattr(model, "architecture") else None
-    if payload["kind"] != getattr(model, "kind", None) or payload["architecture"] != architecture:
+    kind = getattr(model, "kind", None)
+    expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    found = {name: tuple(t.shape) for name, t in payload["state_dict"].items()}
+    if payload["kind"] != kind or expected != found:
         raise CheckpointError(
             f"checkpoint {str(path)!r} holds a {payload['kind']} with architecture "
-            f"{payload['architecture']}, which does not match the model ({getattr(model, 'kind', None)}, "
-            f"{architecture}); build the model from the checkpoint with load_checkpoint instead"
+            f"{payload['architecture']}, whose weights do not fit the model ({kind}, "
+            f"{getattr(model, 'widths', None)}); build the model from the checkpoint with "
+            f"load_checkpoint instead"
         )
     _load_state(model, payload["state_dict"], path)
     return model

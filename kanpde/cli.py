@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import platform
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -48,14 +49,24 @@ def main(cfg: DictConfig) -> float | None:
     settings = OmegaConf.to_container(cfg, resolve=True)
     output_dir = Path(HydraConfig.get().runtime.output_dir)
     choices = dict(HydraConfig.get().runtime.choices)
+    # SIGTERM (sent by `timeout`, batch schedulers and `kill`) stops training the way Ctrl-C does,
+    # so that the finished steps are still written out.
+    previous_handler = signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
     try:
         metrics = run(settings, output_dir, problem_name=choices.get("problem", "custom"))
     except ConfigurationError as error:
         logger.error("invalid configuration: %s", error)
         raise SystemExit(f"kanpde: invalid configuration: {error}") from None
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
     if metrics["status"] == "interrupted":
-        sys.exit(130)
+        # The shell's convention: 128 + the signal number.
+        sys.exit(128 + (signal.SIGTERM if "SIGTERM" in metrics["stop_reason"] else signal.SIGINT))
     return metrics.get("metrics", {}).get("mse")
+
+
+def _interrupt_on_sigterm(signum, frame) -> None:
+    raise KeyboardInterrupt("SIGTERM")
 
 
 def build(settings: dict[str, Any]) -> tuple[Problem, nn.Module, Trainer]:
@@ -65,9 +76,14 @@ def build(settings: dict[str, Any]) -> tuple[Problem, nn.Module, Trainer]:
     """
     dtype = resolve_dtype(settings["dtype"])
     device = _resolve_device(settings["device"])
-    seed = int(settings["seed"])
-    if settings.get("threads") is not None:
-        torch.set_num_threads(int(settings["threads"]))
+    seed = settings["seed"]
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an integer from 0 to 2**32 - 1, got {seed!r}")
+    threads = settings.get("threads")
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"threads must be a positive integer or null (torch's default), got {threads!r}")
+        torch.set_num_threads(threads)
     torch.manual_seed(seed)
 
     problem = _build_problem(dict(settings["problem"]))

@@ -109,6 +109,12 @@ def chain_rule(edges: Tensor, jet: Tensor, request: Request) -> Tensor:
     return torch.cat(rows, dim=1)
 
 
+def check_dtype(dtype: torch.dtype | None) -> None:
+    """Raise ``ValueError`` unless ``dtype`` is None, float32 or float64."""
+    if dtype not in (None, torch.float32, torch.float64):
+        raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
+
+
 def check_derivative_method(method: str) -> str:
     """Return ``method`` if it names a derivative method, else raise ``ValueError``."""
     if method not in DERIVATIVE_METHODS:
@@ -281,6 +287,7 @@ class KAN(nn.Module):
         super().__init__()
         self.widths = check_widths(widths)
         check_grid(grid_size, spline_order, tuple(grid_range))
+        check_dtype(dtype)
         self.derivative_method = check_derivative_method(derivatives)
         self.grid_size = grid_size
         self.spline_order = spline_order

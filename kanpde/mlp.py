@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from kanpde.activations import ACTIVATION_DERIVATIVES
 from kanpde.derivatives import Request, initial_jet, univariate_jet
-from kanpde.kan import check_derivative_method, check_widths
+from kanpde.kan import check_derivative_method, check_dtype, check_widths
 
 ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "tanh": torch.tanh,
@@ -55,6 +55,7 @@ class MLP(nn.Module):
                 f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)} "
                 f"(model.activation=tanh, for example)"
             )
+        check_dtype(dtype)
         self.activation = activation
         self._activation = ACTIVATIONS[activation]
         self._activation_derivatives = ACTIVATION_DERIVATIVES[activation]

@@ -55,7 +55,7 @@ def check_method(method: str) -> None:
 
 def check_count(name: str, n: int) -> None:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"{name} must be a positive integer, got {n!r}; set it to 1 or more")
+        raise ValueError(f"{name} must be a positive integer, got {n!r}; use a count of 1 or more")
 
 
 def sample_interior(

@@ -62,12 +62,23 @@ class Stage:
                 f"in the trainer's stages"
             )
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
-            raise ValueError(f"a stage needs steps >= 1, got steps={self.steps!r} for {self.optimizer}")
+            raise ValueError(
+                f"a stage needs steps >= 1, got steps={self.steps!r} for {self.optimizer}; "
+                f"set the stage's steps to a positive integer"
+            )
         if self.lr is not None and not self.lr > 0:
-            raise ValueError(f"learning rate must be positive, got lr={self.lr!r} for {self.optimizer}")
+            raise ValueError(
+                f"learning rate must be positive, got lr={self.lr!r} for {self.optimizer}; "
+                f"typical values are 1e-3 for adam and 1 for lbfgs"
+            )
         if self.line_search not in (None, "strong_wolfe"):
             raise ValueError(
                 f"unknown line_search {self.line_search!r}; use strong_wolfe or null (fixed step)"
+            )
+        if not (self.tolerance_grad >= 0 and self.tolerance_change >= 0):
+            raise ValueError(
+                f"L-BFGS tolerances must be non-negative, got tolerance_grad={self.tolerance_grad!r} "
+                f"and tolerance_change={self.tolerance_change!r}"
             )
         if self.max_iter < 1 or self.history_size < 1:
             raise ValueError(
@@ -297,11 +308,12 @@ class Trainer:
                     parameter.copy_(saved)
             status, reason = "diverged", str(error)
             logger.error(reason)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as error:
             with torch.no_grad():
                 for parameter, saved in zip(parameters, good_state):
                     parameter.copy_(saved)
-            status, reason = "interrupted", f"interrupted by the user at step {step}"
+            cause = str(error) or "SIGINT"
+            status, reason = "interrupted", f"interrupted at step {step} by {cause}"
             logger.warning(reason)
 
         history.append(self._final_record(points, step, start))

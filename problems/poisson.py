@@ -144,16 +144,26 @@ class Poisson(Problem):
             raise ValueError(f"unknown Poisson solution {solution!r}; choose one of {sorted(SOLUTIONS)}")
         if not alpha >= 0:
             raise ValueError(
-                f"alpha (the weight of the PDE residual term) must be non-negative, got {alpha!r}"
+                f"alpha (the weight of the PDE residual term) must be non-negative, got {alpha!r}; "
+                f"the KAN paper uses 0.01"
             )
         check_count("n_interior", n_interior)
         check_count("n_boundary", n_boundary)
-        check_count("n_test_per_axis", n_test_per_axis)
+        if isinstance(n_test_per_axis, bool) or not isinstance(n_test_per_axis, int) or n_test_per_axis < 5:
+            raise ValueError(
+                f"n_test_per_axis must be an integer of at least 5, got {n_test_per_axis!r}: smaller "
+                f"meshes put every test point where these exact solutions vanish, so the relative "
+                f"error means nothing; the default is 101"
+            )
         check_method(sampling)
         check_method(boundary_sampling)
 
         self.solution_name = solution
         self.exact = SOLUTIONS[solution]
+        if self.exact.dim == 1 and n_boundary < 2:
+            raise ValueError(
+                f"n_boundary must be at least 2 in one dimension (both end points), got {n_boundary}"
+            )
         self.input_dim = self.exact.dim
         self.variable_names = ("x", "y", "z")[: self.input_dim] if self.input_dim <= 3 else tuple(
             f"x{i}" for i in range(self.input_dim)

@@ -39,17 +39,39 @@ def test_missing_checkpoint(tmp_path):
         load_checkpoint(tmp_path / "nothing.pt")
 
 
-def test_truncated_checkpoint(tmp_path):
+@pytest.mark.parametrize("fraction", [0.1, 0.25, 0.5, 0.75, 0.99])
+def test_truncated_checkpoint(tmp_path, fraction):
     path = save_checkpoint(tmp_path / "c.pt", KAN([2, 3, 1], dtype=torch.float64))
     data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError, match="is damaged or truncated.*rerun the training"):
+    path.write_bytes(data[: int(len(data) * fraction)])
+    with pytest.raises(CheckpointError, match="is damaged.*rerun the training"):
         load_checkpoint(path)
+    with pytest.raises(CheckpointError, match="is damaged.*rerun the training"):
+        load_weights(KAN([2, 3, 1], dtype=torch.float64), path)
+
+
+def test_checkpoint_with_corrupted_bytes(tmp_path):
+    path = save_checkpoint(tmp_path / "c.pt", KAN([2, 3, 1], grid_size=20, dtype=torch.float64))
+    data = bytearray(path.read_bytes())
+    # Overwrite 50 bytes in the middle of the file, as a failing disk might.
+    start = len(data) // 2
+    data[start : start + 50] = bytes(50)
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="is damaged"):
+        load_checkpoint(path)
+
+
+def test_folder_instead_of_checkpoint(tmp_path):
+    with pytest.raises(CheckpointError, match="is a folder; pass the checkpoint file inside it"):
+        load_checkpoint(tmp_path)
 
 
 def test_file_that_is_not_a_checkpoint(tmp_path):
     path = tmp_path / "c.pt"
     path.write_text("metrics, not weights")
+    with pytest.raises(CheckpointError, match="damaged or truncated"):
+        load_checkpoint(path)
+    path.write_text("e" * 200)
     with pytest.raises(CheckpointError, match="damaged or truncated"):
         load_checkpoint(path)
     torch.save({"weights": torch.zeros(2)}, path)
@@ -59,10 +81,22 @@ def test_file_that_is_not_a_checkpoint(tmp_path):
 
 def test_incompatible_architecture(tmp_path):
     path = save_checkpoint(tmp_path / "c.pt", KAN([2, 3, 1], grid_size=5, dtype=torch.float64))
-    with pytest.raises(CheckpointError, match="does not match the model .*load_checkpoint instead"):
+    with pytest.raises(CheckpointError, match="do not fit the model .*load_checkpoint instead"):
         load_weights(KAN([2, 4, 1], grid_size=5, dtype=torch.float64), path)
+    with pytest.raises(CheckpointError, match="do not fit the model"):
+        load_weights(KAN([2, 3, 1], grid_size=6, dtype=torch.float64), path)
     with pytest.raises(CheckpointError, match="holds a kan"):
         load_weights(MLP([2, 3, 1], dtype=torch.float64), path)
+
+
+def test_load_weights_ignores_initialization_settings(tmp_path):
+    # noise_scale and the derivative method do not change the weights' shapes.
+    source = KAN([2, 3, 1], grid_size=5, noise_scale=0.1, seed=0, dtype=torch.float64)
+    path = save_checkpoint(tmp_path / "c.pt", source)
+    target = KAN([2, 3, 1], grid_size=5, noise_scale=0.5, derivatives="autograd", dtype=torch.float64)
+    load_weights(target, path)
+    x = torch.rand(4, 2, dtype=torch.float64)
+    assert torch.equal(target(x), source(x))
 
 
 def test_edited_checkpoint_with_wrong_shapes(tmp_path):
@@ -71,4 +105,13 @@ def test_edited_checkpoint_with_wrong_shapes(tmp_path):
     payload["architecture"]["grid_size"] = 6
     torch.save(payload, path)
     with pytest.raises(CheckpointError, match="does not fit the architecture it names.*coefficients"):
+        load_checkpoint(path)
+
+
+def test_edited_weights_fail_digest(tmp_path):
+    path = save_checkpoint(tmp_path / "c.pt", KAN([2, 3, 1], dtype=torch.float64))
+    payload = torch.load(path, weights_only=True)
+    payload["state_dict"]["layers.0.coefficients"][0, 0, 0] += 1.0
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="do not match the SHA-256 digest"):
         load_checkpoint(path)

@@ -3,9 +3,11 @@
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from importlib import resources
 from pathlib import Path
 
@@ -173,3 +175,76 @@ def test_installed_package_ships_configs_and_problems():
 
     assert resources.files("kanpde.conf").joinpath("config.yaml").is_file()
     assert Path(kanpde.problems.poisson.__file__).name == "poisson.py"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cli_runs_on_cuda(tmp_path):
+    out = tmp_path / "run"
+    completed = run_cli([*TINY_2D, "device=cuda", f"hydra.run.dir={out}"], cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["device"].startswith("cuda")
+    assert metrics["status"] == "ok"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without a GPU")
+def test_cli_cuda_without_gpu(tmp_path):
+    completed = run_cli([*TINY_2D, "device=cuda", f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
+    assert completed.returncode != 0
+    assert "device 'cuda' was requested but torch sees no CUDA GPU; use device=cpu" in completed.stderr
+
+
+def test_sigterm_keeps_finished_steps(tmp_path):
+    out = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kanpde", *TINY_2D, "trainer.stages.0.steps=100000", "plots=false",
+         f"hydra.run.dir={out}"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    log = out / "kanpde.log"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (log.is_file() and "step 3 |" in log.read_text()):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=120)
+
+    assert process.returncode == 128 + signal.SIGTERM
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted"
+    assert "by SIGTERM" in metrics["stop_reason"]
+    assert metrics["steps"] >= 3
+    assert load_checkpoint(out / "checkpoint.pt").widths == [2, 3, 1]
+
+
+def test_cli_runs_from_repository_root():
+    # python -m puts the current folder first on sys.path, so this imports the source checkout.
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "conf" / "config.yaml").is_file():
+        pytest.skip("tests are not inside a kanpde checkout")
+    completed = run_cli([*TINY_2D, "plots=false", "--cfg", "job"], cwd=root)
+    assert completed.returncode == 0, completed.stderr
+    assert "_target_: kanpde.problems.poisson.Poisson" in completed.stdout
+    imported = subprocess.run(
+        [sys.executable, "-c", "import kanpde.problems.poisson, kanpde.conf; print(kanpde.__file__)"],
+        cwd=root, capture_output=True, text=True, timeout=120,
+    )
+    assert imported.returncode == 0, imported.stderr
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("seed=-1", "seed must be an integer from 0 to 2\\*\\*32 - 1, got -1"),
+        ("threads=0", "threads must be a positive integer or null"),
+        ("dtype=float16", "unknown dtype 'float16'"),
+        ("+trainer.stages.0.tolerance_grad=-1", "L-BFGS tolerances must be non-negative"),
+    ],
+)
+def test_invalid_top_level_settings(override, message):
+    with initialize_config_module(config_module="kanpde.conf", version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[*TINY_2D, override])
+    from omegaconf import OmegaConf
+
+    with pytest.raises(ValueError, match=message):
+        build(OmegaConf.to_container(cfg, resolve=True))

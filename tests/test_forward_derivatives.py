@@ -146,3 +146,17 @@ def test_forward_method_needs_forward_jet():
     plain = torch.nn.Sequential(torch.nn.Linear(2, 1))
     with pytest.raises(ValueError, match="Sequential has no forward_jet method.*method='autograd'"):
         evaluate(plain, torch.rand(3, 2), laplacian=True, method="forward")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("nonuniform", [False, True])
+def test_cuda_matches_cpu(nonuniform):
+    model = random_kan(4, [2, 5, 1], 8, 3, nonuniform=nonuniform)
+    x = torch.rand(128, 2, dtype=torch.float64) * 2.4 - 1.2
+    cpu = evaluate(model, x, gradient=True, laplacian=True)
+    gpu_model = random_kan(4, [2, 5, 1], 8, 3, nonuniform=nonuniform).cuda()
+    gpu = evaluate(gpu_model, x.cuda(), gradient=True, laplacian=True)
+    assert_close_relative(gpu.u.cpu(), cpu.u)
+    assert_close_relative(gpu.laplacian.cpu(), cpu.laplacian)
+    gpu.laplacian.pow(2).mean().backward()
+    assert gpu_model.layers[0].coefficients.grad.is_cuda

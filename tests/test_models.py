@@ -110,3 +110,10 @@ def test_unknown_model_kind_rejected():
 def test_build_model_from_hidden_widths():
     model = build_model("kan", 2, 1, hidden_widths=[4, 3], grid_size=5)
     assert model.widths == [2, 4, 3, 1]
+
+
+def test_half_precision_rejected():
+    with pytest.raises(ValueError, match="dtype must be torch.float32 or torch.float64, got torch.float16"):
+        KAN([2, 3, 1], dtype=torch.float16)
+    with pytest.raises(ValueError, match="dtype must be torch.float32 or torch.float64"):
+        MLP([2, 3, 1], dtype=torch.float16)

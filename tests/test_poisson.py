@@ -83,3 +83,13 @@ def test_loss_weights_follow_alpha():
 def test_invalid_settings_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Poisson(**kwargs)
+
+
+def test_tiny_test_mesh_rejected():
+    with pytest.raises(ValueError, match="n_test_per_axis must be an integer of at least 5, got 2"):
+        Poisson(n_test_per_axis=2)
+
+
+def test_one_dimensional_boundary_needs_both_ends():
+    with pytest.raises(ValueError, match="n_boundary must be at least 2 in one dimension"):
+        Poisson(solution="sin_pi_x_plus_half_x", n_interior=50, n_boundary=1)
