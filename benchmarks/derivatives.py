@@ -140,7 +140,7 @@ def _jacobian_laplacian(model, x):
 
     def gradient_of_sum(points):
         # Row n of the output depends only on row n of the input, so the Jacobian of the sum over
-        # points holds every point's gradient: (1, N, D) -> (N, D), summed over points -> (D,).
+        # points contains every point's gradient, (1, N, D). Summed over points it is (D,).
         return jacobian(lambda z: model(z).sum(dim=0), points, create_graph=True)[0].sum(dim=0)
 
     hessian_rows = jacobian(gradient_of_sum, x, create_graph=True)  # (D, N, D)

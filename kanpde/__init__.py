@@ -2,10 +2,10 @@
 
 from pathlib import Path as _Path
 
-# An installed kanpde holds the sub-packages kanpde.problems and kanpde.conf, which pip copies from
-# the repository's top-level problems/ and conf/ folders. When kanpde is imported from a source
-# checkout instead (``python -m kanpde`` in the repository root puts the checkout first on
-# sys.path), those folders sit beside the package, so they are added to its search path.
+# An installed kanpde contains the sub-packages kanpde.problems and kanpde.conf, which pip copies
+# from the repository's top-level problems/ and conf/ folders. A source checkout imported directly
+# (``python -m kanpde`` in the repository root puts it first on sys.path) has those folders beside
+# the package instead, so they are added to the package's search path.
 _checkout = _Path(__file__).resolve().parent.parent
 if not (_Path(__file__).parent / "conf").is_dir() and (_checkout / "conf" / "config.yaml").is_file():
     __path__.append(str(_checkout))

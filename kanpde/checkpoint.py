@@ -83,7 +83,10 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             f"kanpde reads version {FORMAT_VERSION}; load it with the kanpde version that wrote it"
         )
     if payload.get("kind") not in MODEL_CLASSES:
-        raise CheckpointError(f"checkpoint {str(path)!r} holds an unknown model kind {payload.get('kind')!r}")
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} contains an unknown model kind {payload.get('kind')!r}; "
+            f"known kinds: {sorted(MODEL_CLASSES)}"
+        )
     state_dict = payload.get("state_dict")
     if not isinstance(state_dict, dict) or payload.get("sha256") != state_digest(state_dict):
         raise CheckpointError(
@@ -140,7 +143,7 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     found = {name: tuple(t.shape) for name, t in payload["state_dict"].items()}
     if payload["kind"] != kind or expected != found:
         raise CheckpointError(
-            f"checkpoint {str(path)!r} holds a {payload['kind']} with architecture "
+            f"checkpoint {str(path)!r} contains a {payload['kind']} with architecture "
             f"{payload['architecture']}, whose weights do not fit the model ({kind}, "
             f"{getattr(model, 'widths', None)}); build the model from the checkpoint with "
             f"load_checkpoint instead"

@@ -12,8 +12,8 @@ the evaluation lets a model serve it however it can:
   derivatives of splines and activations. Only the parameter gradient is left to autograd, which
   then differentiates once instead of three times.
 
-A jet of a layer's features x (N, I) is a tensor (N, Q, I) whose rows are: the values x; the D
-first partials dx/dz_d; then, if requested, the Laplacian sum_d d^2 x / dz_d^2; then each requested
+A jet of a layer's features x (N, I) is a tensor (N, Q, I). Its rows are the values x, then the D
+first partials dx/dz_d, then the Laplacian sum_d d^2 x / dz_d^2 if requested, then each requested
 second partial d^2 x / dz_a dz_b. For an elementwise function y = f(x) the chain rule gives
 dy/dz_d = f'(x) dx/dz_d and d^2 y / dz_a dz_b = f''(x) (dx/dz_a)(dx/dz_b) + f'(x) d^2 x / dz_a dz_b,
 and a linear map acts on every row alike (its bias only on the values).
@@ -58,7 +58,7 @@ class Fields:
 
 @dataclass(frozen=True)
 class Request:
-    """Which derivatives a jet carries, and where each sits among its rows.
+    """Derivative request: the derivatives a jet carries and the row of each.
 
     Attributes:
         dim: number of input dimensions D of the network.

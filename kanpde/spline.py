@@ -95,7 +95,7 @@ def bspline_basis(x: Tensor, knots: Tensor, spline_order: int) -> Tensor:
 def pad_knots(knots: Tensor, count: int) -> Tensor:
     """Extend knot vectors (I, K) by ``count`` knots on each side, continuing the end spacings.
 
-    Local evaluation near the ends of the knot span refers to knots beyond it; they only shape basis
+    Local evaluation near the ends of the knot span refers to knots beyond it. They only shape basis
     functions whose coefficients are zero, but they must be distinct to keep every division finite.
     """
     if count == 0:
@@ -136,7 +136,7 @@ def local_basis(x: Tensor, knots: Tensor, spline_order: int, n_derivatives: int 
 
     Returns:
         ``span``, (N, I) int64: for point n and input i, local function r (0 <= r <= k) is
-        B_{span - k + r}. Functions with an index outside 0..K-k-2 do not exist; callers pad the
+        B_{span - k + r}. Functions with an index outside 0..K-k-2 do not exist, so callers pad the
         coefficients with k zeros on each side and read coefficient ``span + r`` of the padded array.
         ``values``, shaped (N, I, n_derivatives + 1, k + 1): values[:, :, n] holds the n-th derivative
         of the local functions with respect to x, zero for points outside [t_0, t_{K-1}).
@@ -204,7 +204,7 @@ def _local_basis_general(x: Tensor, knots: Tensor, k: int, n_derivatives: int) -
     span = torch.searchsorted(knots, x.T.contiguous(), right=True).T - 1
     inside = (span >= 0) & (span <= n_knots - 2)
     span = span.clamp(0, n_knots - 2)
-    padded = pad_knots(knots, k + 1)  # column a holds t_{a-k-1}
+    padded = pad_knots(knots, k + 1)  # column a is t_{a-k-1}
     width = padded.shape[1]
     offsets = torch.arange(2 * k + 2, device=x.device)
     rows = torch.arange(knots.shape[0], device=x.device).unsqueeze(-1) * width
@@ -213,7 +213,7 @@ def _local_basis_general(x: Tensor, knots: Tensor, k: int, n_derivatives: int) -
     left = x.unsqueeze(-1) - window[..., 1 : k + 1].flip(-1)  # x - t_{j+1-s}, s = 1..k
     right = window[..., k + 1 : 2 * k + 1] - x.unsqueeze(-1)  # t_{j+s} - x, s = 1..k
 
-    # levels[p] holds the p + 1 functions of order p that are nonzero on the span.
+    # levels[p] contains the p + 1 functions of order p that are nonzero on the span.
     levels = [torch.ones_like(x).unsqueeze(-1)]
     for p in range(1, k + 1):
         right_p = right[..., :p]

@@ -1,7 +1,7 @@
 """Minimize a weighted sum of a problem's named loss terms through a sequence of optimizer stages.
 
-The trainer knows nothing of a particular PDE: it asks the problem for point sets and loss terms,
-steps the optimizers, records a history and stops on the first non-finite loss term.
+The trainer contains nothing specific to a PDE. It requests point sets and loss terms from the
+problem, steps the optimizers, records a history and stops on the first non-finite loss term.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class Stage:
         line_search: ``strong_wolfe`` or None (fixed step ``lr``).
         tolerance_grad, tolerance_change: L-BFGS stops a step early when the gradient or the change
             of loss or parameters falls below these. The defaults are small so that float64 runs are
-            not cut short; a step that makes no progress at all ends the stage, and the log says so.
+            not cut short. A step that makes no progress at all ends the stage with a log message.
     """
 
     optimizer: str

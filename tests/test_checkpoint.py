@@ -85,7 +85,7 @@ def test_incompatible_architecture(tmp_path):
         load_weights(KAN([2, 4, 1], grid_size=5, dtype=torch.float64), path)
     with pytest.raises(CheckpointError, match="do not fit the model"):
         load_weights(KAN([2, 3, 1], grid_size=6, dtype=torch.float64), path)
-    with pytest.raises(CheckpointError, match="holds a kan"):
+    with pytest.raises(CheckpointError, match="contains a kan"):
         load_weights(MLP([2, 3, 1], dtype=torch.float64), path)
 
 

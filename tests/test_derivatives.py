@@ -87,7 +87,8 @@ def test_derivatives_keep_parameter_graph():
 def test_value_only_request_does_not_track_inputs():
     x = torch.rand(4, 2, dtype=torch.float64)
     fields = evaluate(MLP([2, 3, 1], dtype=torch.float64), x)
-    assert fields.gradient is None and fields.laplacian is None
+    assert fields.gradient is None
+    assert fields.laplacian is None
     assert not x.requires_grad
 
 

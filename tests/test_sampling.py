@@ -12,8 +12,10 @@ def test_random_interior_inside_box_and_seeded(method):
     points = sample_interior(BOX, 1000, method, np.random.default_rng(5))
     assert points.shape == (1000, 2)
     assert points.dtype == torch.float64
-    assert torch.all(points[:, 0] >= -1) and torch.all(points[:, 0] <= 1)
-    assert torch.all(points[:, 1] >= 0) and torch.all(points[:, 1] <= 3)
+    assert torch.all(points[:, 0] >= -1)
+    assert torch.all(points[:, 0] <= 1)
+    assert torch.all(points[:, 1] >= 0)
+    assert torch.all(points[:, 1] <= 3)
     again = sample_interior(BOX, 1000, method, np.random.default_rng(5))
     assert torch.equal(points, again)
     other = sample_interior(BOX, 1000, method, np.random.default_rng(6))

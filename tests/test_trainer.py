@@ -45,7 +45,8 @@ def test_history_records_terms_metrics_and_time():
     assert result.history[0]["mse"] == initial_metrics["mse"]
     assert len(result.history) == 7  # six steps and the final record
     assert {"loss", "interior", "boundary", "time"} <= set(result.history[1])
-    assert "mse" in result.history[3] and "mse" not in result.history[1]
+    assert "mse" in result.history[3]
+    assert "mse" not in result.history[1]
     entry = result.history[2]
     assert entry["loss"] == pytest.approx(0.01 * entry["interior"] + entry["boundary"], rel=1e-12)
     times = [entry["time"] for entry in result.history]
