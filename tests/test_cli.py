@@ -238,7 +238,7 @@ def test_cli_runs_from_repository_root():
         ("seed=-1", "seed must be an integer from 0 to 2\\*\\*32 - 1, got -1"),
         ("threads=0", "threads must be a positive integer or null"),
         ("dtype=float16", "unknown dtype 'float16'"),
-        ("+trainer.stages.0.tolerance_grad=-1", "L-BFGS tolerances must be non-negative"),
+        ("trainer.stages.0.tolerance_grad=-1", "L-BFGS tolerances must be non-negative"),
     ],
 )
 def test_invalid_top_level_settings(override, message):
