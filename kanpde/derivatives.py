@@ -84,11 +84,6 @@ class Request:
     def n_second(self) -> int:
         return int(self.laplacian) + len(self.pairs)
 
-    @property
-    def n_rows(self) -> int:
-        """Number of jet rows Q."""
-        return 1 if self.order == 0 else 1 + self.dim + self.n_second
-
 
 def evaluate(
     model: nn.Module,
@@ -193,22 +188,17 @@ def univariate_jet(derivatives: Sequence[Tensor], jet: Tensor, request: Request)
     """Push a jet through an elementwise function, given the function's derivatives at the values.
 
     Args:
-        derivatives: [f(x), f'(x), f''(x)] (as many as ``request.order`` needs), each shaped (N, I)
-            or (N, I, R) for R functions applied to every feature at once (the local B-splines).
+        derivatives: [f(x), f'(x), f''(x)] (as many as ``request.order`` needs), each shaped (N, I).
         jet: the jet of x, shaped (N, Q, I).
 
     Returns:
-        The jet of f(x), shaped (N, Q, I) or (N, Q, I, R).
+        The jet of f(x), shaped (N, Q, I).
     """
     rows = [derivatives[0].unsqueeze(1)]
     if request.order == 0:
         return rows[0]
-    extra = derivatives[0].ndim - 2
     gradient = jet[:, 1 : 1 + request.dim]  # (N, D, I)
     curvature = jet[:, 1 + request.dim :]  # (N, n_second, I)
-    if extra:
-        gradient = gradient.unsqueeze(-1)
-        curvature = curvature.unsqueeze(-1)
     slope = derivatives[1].unsqueeze(1)
     rows.append(slope * gradient)
     if request.n_second:

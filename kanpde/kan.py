@@ -335,14 +335,6 @@ class KAN(nn.Module):
             jet = layer.propagate_jet(jet, request)
         return jet
 
-    def layer_inputs(self, x: Tensor) -> list[Tensor]:
-        """Return the input of every layer for points x: a list of (N, I_l) tensors."""
-        inputs = []
-        for layer in self.layers:
-            inputs.append(x)
-            x = layer(x)
-        return inputs
-
     def architecture(self) -> dict[str, Any]:
         """Return the constructor arguments that rebuild this network's shapes (for checkpoints)."""
         return {
