@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 DERIVATIVE_METHODS = ("forward", "autograd")
+FORWARD_CHUNK_SIZE = 8192  # points per forward-path pass
 
 
 @dataclass
@@ -134,7 +135,10 @@ def evaluate(
                 f"{type(model).__name__} has no forward_jet method, so it cannot propagate derivatives "
                 f"forward; use method='autograd'"
             )
-        fields = fields_from_jet(model.forward_jet(x.detach(), request), request)
+        # Chunks keep each layer's intermediates within the CPU caches: at 40000 points one pass
+        # took 6.9 microseconds per point and chunks of 8192 took 6.0 (KAN [2, 10, 1], G = 20).
+        jets = [model.forward_jet(chunk, request) for chunk in x.detach().split(FORWARD_CHUNK_SIZE)]
+        fields = fields_from_jet(torch.cat(jets) if len(jets) > 1 else jets[0], request)
     else:
         fields = _autograd_fields(model, x, request)
     return fields
