@@ -8,8 +8,8 @@ Each layer maps x (N, I) to y (N, O) with
     phi_{o,i}(x) = w_base[o, i] * silu(x) + w_spline[o, i] * sum_m c[o, i, m] * B_m(x),
 
 where B_m are the B-splines of order k on the knots of input i (G intervals over the grid range,
-extended by k knots on each side). The SiLU term keeps every edge non-constant, and the only part
-that acts outside the extended knot span, where all B_m are zero.
+extended by k knots on each side). The SiLU term keeps every edge non-constant, and it is the only
+part that acts outside the extended knot span, where all B_m are zero.
 """
 
 from __future__ import annotations
@@ -38,12 +38,16 @@ def check_widths(widths: Sequence[int]) -> list[int]:
     return widths
 
 
+def coefficient_index(span: Tensor, n_padded: int, spline_order: int) -> Tensor:
+    """Return, for span (N, I), the rows (N, I, k+1) of the padded coefficients flattened to (I * (M + 2k), O)."""
+    rows = torch.arange(span.shape[1], device=span.device).unsqueeze(-1) * n_padded
+    return rows + span.unsqueeze(-1) + torch.arange(spline_order + 1, device=span.device)
+
+
 def gather_coefficients(padded: Tensor, span: Tensor, spline_order: int) -> Tensor:
     """Gather the k + 1 coefficients each point uses: (I, M + 2k, O) and span (N, I) -> (N, I, k+1, O)."""
-    n_inputs, n_padded, n_outputs = padded.shape
-    rows = torch.arange(n_inputs, device=span.device).unsqueeze(-1) * n_padded
-    index = rows + span.unsqueeze(-1) + torch.arange(spline_order + 1, device=span.device)
-    return padded.reshape(-1, n_outputs)[index]
+    index = coefficient_index(span, padded.shape[1], spline_order)
+    return padded.reshape(-1, padded.shape[2])[index]
 
 
 class EdgeDerivatives(torch.autograd.Function):
@@ -83,8 +87,7 @@ class EdgeDerivatives(torch.autograd.Function):
             # Each point adds sum_d B_d[r] * dL/dE_d into the k + 1 coefficients it read.
             contributions = basis[:, :, :n_values].transpose(2, 3) @ grad_edges  # (N, I, k+1, O)
             n_inputs, n_padded, n_outputs = ctx.padded_shape
-            rows = torch.arange(n_inputs, device=span.device).unsqueeze(-1) * n_padded
-            index = rows + span.unsqueeze(-1) + torch.arange(ctx.spline_order + 1, device=span.device)
+            index = coefficient_index(span, n_padded, ctx.spline_order)
             grad_padded = torch.zeros(n_inputs * n_padded, n_outputs, dtype=grad_edges.dtype, device=grad_edges.device)
             grad_padded.index_add_(0, index.flatten(), contributions.reshape(-1, n_outputs))
             grad_padded = grad_padded.reshape(ctx.padded_shape)
