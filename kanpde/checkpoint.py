@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -43,9 +44,10 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, metadata: dict[st
         "architecture": model.architecture(),
         "dtype": str(parameter.dtype).removeprefix("torch."),
         "state_dict": state_dict,
-        "sha256": state_digest(state_dict),
+        "sha256": "",
         "metadata": metadata or {},
     }
+    payload["sha256"] = payload_digest(payload)
     path = Path(path)
     temporary = path.with_name(path.name + ".tmp")
     torch.save(payload, temporary)
@@ -72,8 +74,8 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch.load raises many types on damaged files (OSError, KeyError, ...)
         raise CheckpointError(
-            f"checkpoint {str(path)!r} is damaged or truncated and cannot be read "
-            f"({type(error).__name__}: {error}); rerun the training that wrote it"
+            f"checkpoint {str(path)!r} is damaged, truncated or not a kanpde checkpoint: torch.load "
+            f"failed with {type(error).__name__}; rerun the training that wrote it"
         ) from error
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{str(path)!r} is not a kanpde checkpoint (no {FORMAT!r} marker)")
@@ -87,24 +89,40 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             f"checkpoint {str(path)!r} contains an unknown model kind {payload.get('kind')!r}; "
             f"known kinds: {sorted(MODEL_CLASSES)}"
         )
-    state_dict = payload.get("state_dict")
-    if not isinstance(state_dict, dict) or payload.get("sha256") != state_digest(state_dict):
+    if payload.get("sha256") != payload_digest(payload):
         raise CheckpointError(
-            f"checkpoint {str(path)!r} is damaged: its weights do not match the SHA-256 digest stored "
+            f"checkpoint {str(path)!r} is damaged: its contents do not match the SHA-256 digest stored "
             f"with them; rerun the training that wrote it"
         )
     return payload
 
 
-def state_digest(state_dict: dict[str, torch.Tensor]) -> str:
-    """Return the SHA-256 of the names, dtypes, shapes and bytes of every tensor, in name order."""
+def payload_digest(payload: dict[str, Any]) -> str:
+    """Return the SHA-256 of a checkpoint's kind, architecture, dtype and every weight tensor.
+
+    Returns an empty string for a payload whose fields have the wrong types, which then never
+    matches a stored digest.
+    """
+    state_dict = payload.get("state_dict")
+    if not isinstance(state_dict, dict):
+        return ""
     digest = hashlib.sha256()
-    for name in sorted(state_dict):
+    try:
+        header = json.dumps([payload.get("kind"), payload.get("architecture"), payload.get("dtype")], sort_keys=True)
+    except (TypeError, ValueError):
+        return ""
+    digest.update(header.encode())
+    for name in sorted(state_dict, key=str):
         tensor = state_dict[name]
         if not isinstance(tensor, torch.Tensor):
             return ""
-        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        digest.update(f"|{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        try:
+            # A damaged file can describe strides that no tensor of its shape has.
+            data = tensor.detach().cpu().flatten().contiguous().view(torch.uint8).numpy().tobytes()
+        except (RuntimeError, ValueError, TypeError):
+            return ""
+        digest.update(data)
     return digest.hexdigest()
 
 
@@ -121,10 +139,10 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
     """
     payload = read_checkpoint(path)
     model_class = MODEL_CLASSES[payload["kind"]]
-    dtype = getattr(torch, payload["dtype"])
     try:
+        dtype = {"float32": torch.float32, "float64": torch.float64}[payload["dtype"]]
         model = model_class(**payload["architecture"], dtype=dtype)
-    except (TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"checkpoint {str(path)!r} has an invalid architecture: {error}") from error
     _load_state(model, payload["state_dict"], path)
     return model.to(device)

@@ -225,7 +225,11 @@ def _write_plots(problem, model, history, metric_names, folder: Path) -> None:
 
     x_test = getattr(problem, "x_test", None)
     u_exact = getattr(problem, "u_exact", None)
-    if x_test is None or u_exact is None or x_test.shape[1] > 2:
+    if x_test is None or u_exact is None or not hasattr(problem, "test_shape") or x_test.shape[1] > 2:
+        logger.info(
+            "no field plot: it needs a 1D or 2D problem with x_test (a regular mesh), test_shape "
+            "(points per axis) and u_exact(x), like kanpde.problems.poisson.Poisson"
+        )
         return
     parameter = next(model.parameters())
     with torch.no_grad():

@@ -107,7 +107,7 @@ def sample_boundary(
     """Draw n points on the boundary of the box.
 
     In one dimension the boundary is the two end points, returned alternately until n points
-    are drawn (n = 2 gives each end once). In D >= 2 dimensions each of the 2D faces receives
+    are drawn (n must be even; n = 2 gives each end once). In D >= 2 dimensions each of the 2D faces receives
     points in proportion to its area (random methods) or an equal share (mesh).
 
     Args:
@@ -126,6 +126,11 @@ def sample_boundary(
     dim = box.dim
 
     if dim == 1:
+        if n % 2:
+            raise ValueError(
+                f"n_boundary must be even in one dimension, so that both end points get the same "
+                f"weight, got {n}; use 2"
+            )
         ends = np.array([[0.0], [1.0]])
         return torch.as_tensor(box.scale(ends[np.arange(n) % 2]), dtype=dtype)
 

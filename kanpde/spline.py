@@ -179,7 +179,8 @@ def _local_basis_uniform(x: Tensor, knots: Tensor, k: int, n_derivatives: int) -
     spacing = (knots[:, -1] - knots[:, 0]) / (n_knots - 1)  # (I,)
     scaled = (x - origin) / spacing
     inside = (scaled >= 0) & (scaled < n_knots - 1)
-    span_float = scaled.floor().clamp(0, n_knots - 2)
+    # NaN inputs get span 0 (their outputs stay NaN through the SiLU term), so the index stays valid.
+    span_float = scaled.nan_to_num(0.0).floor().clamp(0, n_knots - 2)
     local = scaled - span_float  # in [0, 1) inside the knot span
 
     # Powers by repeated products: autograd's rule for u ** a gives 0 * inf = nan at u = 0, a = 0.

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from kanpde import KAN, MLP, CheckpointError, load_checkpoint, load_weights, save_checkpoint
+from kanpde.checkpoint import payload_digest
 
 
 @pytest.mark.parametrize(
@@ -69,10 +70,10 @@ def test_folder_instead_of_checkpoint(tmp_path):
 def test_file_that_is_not_a_checkpoint(tmp_path):
     path = tmp_path / "c.pt"
     path.write_text("metrics, not weights")
-    with pytest.raises(CheckpointError, match="damaged or truncated"):
+    with pytest.raises(CheckpointError, match="damaged, truncated or not a kanpde checkpoint"):
         load_checkpoint(path)
     path.write_text("e" * 200)
-    with pytest.raises(CheckpointError, match="damaged or truncated"):
+    with pytest.raises(CheckpointError, match="damaged, truncated or not a kanpde checkpoint"):
         load_checkpoint(path)
     torch.save({"weights": torch.zeros(2)}, path)
     with pytest.raises(CheckpointError, match="is not a kanpde checkpoint"):
@@ -104,8 +105,45 @@ def test_edited_checkpoint_with_wrong_shapes(tmp_path):
     payload = torch.load(path, weights_only=True)
     payload["architecture"]["grid_size"] = 6
     torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="do not match the SHA-256 digest"):
+        load_checkpoint(path)
+    # Even with a matching digest, weights that do not fit the named architecture are rejected.
+    payload["sha256"] = payload_digest(payload)
+    torch.save(payload, path)
     with pytest.raises(CheckpointError, match="does not fit the architecture it names.*coefficients"):
         load_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("dtype", "gloat64"), ("kind", "mlp"), ("architecture", {"widths": [2, 3, 1], "grid_size": 99})],
+)
+def test_edited_metadata_fails_digest(tmp_path, field, value):
+    path = save_checkpoint(tmp_path / "c.pt", KAN([2, 3, 1], dtype=torch.float64))
+    payload = torch.load(path, weights_only=True)
+    payload[field] = value
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="do not match the SHA-256 digest"):
+        load_checkpoint(path)
+
+
+def test_every_single_byte_change_is_caught_or_harmless(tmp_path):
+    # Flip each byte of a small checkpoint in turn: loading either raises CheckpointError or
+    # returns a model with identical outputs (bytes such as zip padding carry no content).
+    source = KAN([1, 1, 1], grid_size=1, spline_order=1, seed=0, dtype=torch.float64)
+    path = save_checkpoint(tmp_path / "c.pt", source)
+    original = path.read_bytes()
+    x = torch.linspace(-1, 1, 5, dtype=torch.float64).unsqueeze(1)
+    expected = source(x)
+    for position in range(0, len(original), 7):
+        damaged = bytearray(original)
+        damaged[position] ^= 0xFF
+        path.write_bytes(bytes(damaged))
+        try:
+            model = load_checkpoint(path)
+        except CheckpointError:
+            continue
+        assert torch.equal(model(x), expected), f"byte {position} changed the outputs silently"
 
 
 def test_edited_weights_fail_digest(tmp_path):

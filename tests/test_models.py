@@ -117,3 +117,18 @@ def test_half_precision_rejected():
         KAN([2, 3, 1], dtype=torch.float16)
     with pytest.raises(ValueError, match="dtype must be torch.float32 or torch.float64"):
         MLP([2, 3, 1], dtype=torch.float16)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("nonuniform", [False, True])
+def test_non_finite_input_gives_non_finite_output(bad, nonuniform):
+    # A blown-up hidden value must reach the loss as NaN or inf, not fail on a spline index.
+    model = KAN([2, 4, 1], grid_size=5, seed=0, dtype=torch.float64)
+    if nonuniform:
+        with torch.no_grad():
+            for layer in model.layers:
+                layer.knots.copy_(torch.sort(torch.rand_like(layer.knots) * 3 - 1.5, dim=1).values)
+    x = torch.tensor([[bad, 0.0], [0.1, 0.2]], dtype=torch.float64)
+    y = model(x)
+    assert not torch.isfinite(y[0]).all()
+    assert torch.isfinite(y[1]).all()

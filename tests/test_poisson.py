@@ -93,3 +93,5 @@ def test_tiny_test_mesh_rejected():
 def test_one_dimensional_boundary_needs_both_ends():
     with pytest.raises(ValueError, match="n_boundary must be at least 2 in one dimension"):
         Poisson(solution="sin_pi_x_plus_half_x", n_interior=50, n_boundary=1)
+    with pytest.raises(ValueError, match="n_boundary must be even in one dimension.*got 3"):
+        Poisson(solution="sin_pi_x_plus_half_x", n_interior=50, n_boundary=3)

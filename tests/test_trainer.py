@@ -156,3 +156,13 @@ def test_invalid_stage_rejected(spec, message):
 def test_empty_stage_list_rejected():
     with pytest.raises(ValueError, match="at least one optimizer stage"):
         make_stages([])
+
+
+def test_blow_up_through_kan_ends_diverged():
+    # A huge Adam step in float32 drives hidden values to inf or NaN inside the KAN.
+    problem = small_poisson_1d()
+    model = KAN([1, 4, 1], grid_size=5, seed=0, dtype=torch.float32)
+    result = Trainer(problem, model, [Stage("adam", steps=50, lr=1e30)], log_every=10).fit()
+    assert result.status == "diverged"
+    assert "is nan" in result.stop_reason or "is inf" in result.stop_reason
+    assert all(torch.isfinite(p).all() for p in model.parameters())
