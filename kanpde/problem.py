@@ -32,6 +32,9 @@ class Problem(ABC):
     highest derivative order of u that the losses use) and ``loss_weights`` (one non-negative weight
     per loss term name), and implement the three methods below. A problem never builds or trains a
     network, so the same problem trains a KAN or an MLP.
+
+    Optional, for the command line's field plot (1D or 2D): ``x_test``, a regular mesh from
+    ``kanpde.sampling.mesh``; ``test_shape``, its points per axis; and ``u_exact(x)``.
     """
 
     input_dim: int

@@ -138,7 +138,7 @@ def local_basis(x: Tensor, knots: Tensor, spline_order: int, n_derivatives: int 
         ``span``, (N, I) int64: for point n and input i, local function r (0 <= r <= k) is
         B_{span - k + r}. Functions with an index outside 0..K-k-2 do not exist, so callers pad the
         coefficients with k zeros on each side and read coefficient ``span + r`` of the padded array.
-        ``values``, shaped (N, I, n_derivatives + 1, k + 1): values[:, :, n] holds the n-th derivative
+        ``values``, shaped (N, I, n_derivatives + 1, k + 1): values[:, :, n] is the n-th derivative
         of the local functions with respect to x, zero for points outside [t_0, t_{K-1}).
     """
     if is_uniform(knots):
