@@ -150,7 +150,7 @@ def cardinal_polynomials(spline_order: int, n_derivatives: int, dtype: torch.dty
     """Return P (k + 1, (n_derivatives + 1) * (k + 1)) with [1, u, ..., u^k] @ P = the local functions
     and their first n_derivatives derivatives with respect to u, on evenly spaced knots.
 
-    Column block d, entry r holds d^d/du^d of B_{j-k+r} on [t_j, t_{j+1}) in terms of u = (x - t_j) / h.
+    Column block d, entry r is d^d/du^d of B_{j-k+r} on [t_j, t_{j+1}) in terms of u = (x - t_j) / h.
     """
     key = (spline_order, n_derivatives, dtype, str(device))
     if key not in _CARDINAL_CACHE:
