@@ -16,7 +16,7 @@ from kanpde.kan import KAN, KANLayer
 from kanpde.mlp import MLP
 from kanpde.models import build_model, count_parameters
 from kanpde.problem import Problem
-from kanpde.trainer import NonFiniteLossError, Stage, Trainer, TrainResult, make_stages
+from kanpde.trainer import GridUpdate, NonFiniteLossError, Stage, Trainer, TrainResult, make_stages
 
 __version__ = "0.1.0"
 
@@ -31,6 +31,7 @@ __all__ = [
     "Stage",
     "TrainResult",
     "Trainer",
+    "GridUpdate",
     "build_model",
     "count_parameters",
     "evaluate",

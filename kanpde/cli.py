@@ -3,11 +3,15 @@
 This is the only module that reads a Hydra config. It turns the config into plain arguments,
 builds the problem, the model and the trainer, and writes the run folder:
 
-    metrics.json    status, stop reason, errors, parameter count, wall time, settings
-    history.csv     loss terms and metrics per step
+    metrics.json    status, stop reason, errors, parameter count, wall time, grid changes, settings
+    history.csv     loss terms and metrics per step, with the grid size and grid change events
     checkpoint.pt   the trained network, loadable with ``kanpde.load_checkpoint`` alone
-    plots/          fields.png (predicted, exact, error) and history.png (loss and error curves)
+    plots/          fields.png (predicted, exact, error), history.png (loss and error curves) and,
+                    for KANs, staircase.png (loss against step with the grid changes marked)
     kanpde.log      the log (written by Hydra), next to the resolved config in .hydra/
+
+In a multirun (``-m``) a job that fails writes ``metrics.json`` with status ``failed`` and lets the
+sweep go on; ``kanpde.report`` then summarizes the sweep folder.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import hydra
 import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
@@ -34,9 +39,16 @@ from torch import nn
 from kanpde.checkpoint import save_checkpoint
 from kanpde.models import build_model, count_parameters, resolve_dtype
 from kanpde.problem import Problem
-from kanpde.trainer import Trainer, make_stages
+from kanpde.trainer import GridUpdate, Trainer, make_stages
 
 logger = logging.getLogger("kanpde")
+
+
+# Run and sweep folder names end in the process id, so two runs or sweeps started at the same
+# moment never share a folder. The value is cached in the config, which launchers pass to their
+# worker processes, so every job of a sweep resolves the same folder.
+if not OmegaConf.has_resolver("kanpde_pid"):
+    OmegaConf.register_new_resolver("kanpde_pid", os.getpid, use_cache=True)
 
 
 class ConfigurationError(ValueError):
@@ -47,8 +59,10 @@ class ConfigurationError(ValueError):
 def main(cfg: DictConfig) -> float | None:
     """Run one training job from the composed config; return the final MSE for Hydra sweepers."""
     settings = OmegaConf.to_container(cfg, resolve=True)
-    output_dir = Path(HydraConfig.get().runtime.output_dir)
-    choices = dict(HydraConfig.get().runtime.choices)
+    hydra_config = HydraConfig.get()
+    output_dir = Path(hydra_config.runtime.output_dir)
+    choices = dict(hydra_config.runtime.choices)
+    in_sweep = hydra_config.mode == RunMode.MULTIRUN
     # SIGTERM (sent by `timeout`, batch schedulers and `kill`) stops training the way Ctrl-C does,
     # so that the finished steps are still written out.
     previous_handler = signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
@@ -56,7 +70,15 @@ def main(cfg: DictConfig) -> float | None:
         metrics = run(settings, output_dir, problem_name=choices.get("problem", "custom"))
     except ConfigurationError as error:
         logger.error("invalid configuration: %s", error)
+        if in_sweep:
+            # Hydra stops a sweep at the first job that raises; the other jobs and the report matter more.
+            return None
         raise SystemExit(f"kanpde: invalid configuration: {error}") from None
+    except Exception:
+        if in_sweep:
+            logger.exception("job failed; metrics.json records the error and the sweep goes on")
+            return None
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
     if metrics["status"] == "interrupted":
@@ -88,6 +110,10 @@ def build(settings: dict[str, Any]) -> tuple[Problem, nn.Module, Trainer]:
 
     problem = _build_problem(dict(settings["problem"]))
     model_settings = dict(settings["model"])
+    for name in ignored_model_settings(model_settings):
+        logger.info("model.%s=%r has no effect on a %s model", name, model_settings[name], model_settings.get("kind"))
+    for name in ignored_model_settings(model_settings, include_unset=True):
+        model_settings.pop(name)
     model = build_model(
         model_settings.pop("kind"),
         problem.input_dim,
@@ -100,6 +126,13 @@ def build(settings: dict[str, Any]) -> tuple[Problem, nn.Module, Trainer]:
     problem.check_model(model)
 
     trainer_settings = settings["trainer"]
+    grid_update = trainer_settings.get("grid_update") or {}
+    unknown = set(grid_update) - set(GridUpdate.__dataclass_fields__)
+    if unknown:
+        raise ValueError(
+            f"unknown trainer.grid_update setting(s) {sorted(unknown)}; known settings: "
+            f"{sorted(GridUpdate.__dataclass_fields__)}"
+        )
     trainer = Trainer(
         problem,
         model,
@@ -108,9 +141,25 @@ def build(settings: dict[str, Any]) -> tuple[Problem, nn.Module, Trainer]:
         log_every=trainer_settings["log_every"],
         eval_every=trainer_settings.get("eval_every"),
         resample_every=trainer_settings.get("resample_every", 0),
+        grid_update=GridUpdate(**grid_update),
         seed=seed,
     )
     return problem, model, trainer
+
+
+# Settings that only KANs use. The MLP config lists ``grid_size`` as null so that one sweep such as
+# ``model=kan,mlp model.grid_size=5,10`` composes for both kinds; an MLP ignores it.
+SPLINE_SETTINGS = ("grid_size",)
+
+
+def ignored_model_settings(model_settings: dict[str, Any], include_unset: bool = False) -> list[str]:
+    """Return the model settings that the model kind does not use (set ones only, by default)."""
+    if model_settings.get("kind") == "kan":
+        return []
+    return [
+        name for name in SPLINE_SETTINGS
+        if name in model_settings and (include_unset or model_settings[name] is not None)
+    ]
 
 
 def run(settings: dict[str, Any], output_dir: Path, problem_name: str = "custom") -> dict[str, Any]:
@@ -119,11 +168,15 @@ def run(settings: dict[str, Any], output_dir: Path, problem_name: str = "custom"
     try:
         problem, model, trainer = build(settings)
     except (ValueError, TypeError) as error:
+        # The failed job still gets a metrics.json, so that a sweep report lists it.
+        reason = f"invalid configuration: {error}"
+        write_json(output_dir / "metrics.json", {"status": "failed", "stop_reason": reason, "settings": settings})
         raise ConfigurationError(str(error)) from error
     seed = int(settings["seed"])
     device = next(model.parameters()).device
 
     n_parameters = count_parameters(model)
+    ignored = [f"model.{name}" for name in ignored_model_settings(dict(settings["model"]))]
     logger.info("config\n%s", json.dumps(settings, indent=2))
     logger.info(
         "start | problem %s | model %s %s | %d parameters | seed %d | torch %s | %s | %d threads | %s",
@@ -143,6 +196,7 @@ def run(settings: dict[str, Any], output_dir: Path, problem_name: str = "custom"
         "threads": torch.get_num_threads(),
         "torch_version": torch.__version__,
         "machine": platform.machine(),
+        "ignored_settings": ignored,
         "settings": settings,
     }
     try:
@@ -153,8 +207,8 @@ def run(settings: dict[str, Any], output_dir: Path, problem_name: str = "custom"
         raise
 
     final = result.final()
-    metric_names = [name for name in final if name not in ("step", "stage", "optimizer", "time", "loss")
-                    and name not in problem.loss_weights]
+    not_metrics = {"step", "stage", "optimizer", "time", "loss", "grid_size", "event", *problem.loss_weights}
+    metric_names = [name for name in final if name not in not_metrics]
     summary.update(
         status=result.status,
         stop_reason=result.stop_reason,
@@ -163,6 +217,11 @@ def run(settings: dict[str, Any], output_dir: Path, problem_name: str = "custom"
         wall_time_s=result.wall_time,
         metrics={name: final[name] for name in metric_names},
         loss={name: final[name] for name in ("loss", *problem.loss_weights)},
+        # Grid extension changes the number of coefficients, so the count is taken after training.
+        parameters=count_parameters(model),
+        parameters_initial=n_parameters,
+        architecture=model.architecture(),
+        grid_events=result.grid_events,
     )
 
     # The history and the checkpoint go first: they are the results a later failure must not lose.
@@ -222,6 +281,8 @@ def _write_plots(problem, model, history, metric_names, folder: Path) -> None:
 
     folder.mkdir(exist_ok=True)
     plotting.plot_history(history, folder / "history.png", metric_names)
+    if any("grid_size" in entry for entry in history):
+        plotting.plot_staircase(history, folder / "staircase.png", metric_names)
 
     x_test = getattr(problem, "x_test", None)
     u_exact = getattr(problem, "u_exact", None)

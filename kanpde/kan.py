@@ -21,6 +21,15 @@ from torch import Tensor, nn
 
 from kanpde.activations import silu_derivatives
 from kanpde.derivatives import DERIVATIVE_METHODS, Request, quadratic_forms
+from kanpde.grid import (
+    MAX_FIT_SAMPLES,
+    RefitReport,
+    adaptive_knots,
+    fit_points,
+    refined_knots,
+    refit_coefficients,
+    subsample,
+)
 from kanpde.spline import bspline_basis, check_grid, local_basis, uniform_knots
 
 
@@ -116,6 +125,26 @@ def check_dtype(dtype: torch.dtype | None) -> None:
     """Raise ``ValueError`` unless ``dtype`` is None, float32 or float64."""
     if dtype not in (None, torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
+
+
+def check_samples(x: Tensor, n_inputs: int) -> None:
+    """Raise ``ValueError`` unless x is (N, n_inputs) with N >= 1 and finite entries."""
+    if x.ndim != 2 or x.shape[1] != n_inputs or x.shape[0] < 1:
+        raise ValueError(f"grid samples must be shaped (N, {n_inputs}) with N >= 1, got {tuple(x.shape)}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(
+            "grid samples contain NaN or infinite values; a grid update needs finite layer inputs "
+            "(check the model for divergence before updating its grid)"
+        )
+
+
+def check_uniform_weight(uniform_weight: float) -> None:
+    """Raise ``ValueError`` unless 0 <= uniform_weight <= 1."""
+    if not (isinstance(uniform_weight, (int, float)) and 0 <= uniform_weight <= 1):
+        raise ValueError(
+            f"uniform_weight must be a number from 0 (knots at sample quantiles) to 1 (uniform knots), "
+            f"got {uniform_weight!r}"
+        )
 
 
 def check_derivative_method(method: str) -> str:
@@ -245,6 +274,72 @@ class KANLayer(nn.Module):
         base = nn.functional.silu(x).unsqueeze(1) * self.base_weight  # (N, O, I)
         return base + spline
 
+    @torch.no_grad()
+    def update_grid(self, x: Tensor, uniform_weight: float = 0.02, fit_derivatives: int = 2) -> RefitReport:
+        """Move the knots to follow the samples x (N, I) and refit the coefficients to keep each edge.
+
+        Grid points become a mix of uniform and quantile positions of each input's samples (see
+        ``kanpde.grid.adaptive_knots``); the grid covers all samples, those outside the old range
+        included. The coefficients are refit by least squares on the old splines' values and first
+        ``fit_derivatives`` derivatives at the samples, so each edge function is unchanged on them up
+        to the fit residual, which the returned report gives.
+
+        Raises:
+            ValueError: for samples of the wrong shape or with NaN or infinite entries, or an invalid
+                ``uniform_weight``.
+        """
+        check_samples(x, self.in_features)
+        check_uniform_weight(uniform_weight)
+        knots, fallback = adaptive_knots(
+            x.detach().to(self.knots.dtype), self.knots, self.grid_size, self.spline_order, uniform_weight
+        )
+        points = subsample(x.detach(), MAX_FIT_SAMPLES)
+        coefficients, report = refit_coefficients(
+            points, self.knots, self.coefficients, knots, self.spline_order, fit_derivatives
+        )
+        self.set_grid(knots, coefficients)
+        return RefitReport(report.max_change, report.max_value, fallback)
+
+    @torch.no_grad()
+    def extend_grid(self, grid_size: int, fit_derivatives: int = 2) -> RefitReport:
+        """Change the number of grid intervals to ``grid_size``, keeping the edge functions.
+
+        When ``grid_size`` is a multiple of the current G every old knot remains a knot, and the
+        edge functions are kept to round-off everywhere (see ``kanpde.grid``). Otherwise they are
+        refit by least squares over the whole knot span; the report gives the largest change.
+        """
+        check_grid(grid_size, self.spline_order, self.grid_range)
+        knots = refined_knots(self.knots, self.grid_size, grid_size, self.spline_order)
+        points = fit_points(knots, self.spline_order)
+        coefficients, report = refit_coefficients(
+            points, self.knots, self.coefficients, knots, self.spline_order, fit_derivatives
+        )
+        self.set_grid(knots, coefficients)
+        return report
+
+    def set_grid(self, knots: Tensor, coefficients: Tensor) -> None:
+        """Replace the knots (I, G + 2k + 1) and coefficients (O, I, G + k), changing G if needed.
+
+        The coefficients become a new ``nn.Parameter``, so optimizers built before must be rebuilt.
+        """
+        k = self.spline_order
+        n_knots = knots.shape[-1]
+        grid_size = n_knots - 2 * k - 1
+        if knots.shape != (self.in_features, n_knots) or grid_size < 1:
+            raise ValueError(
+                f"knots must be shaped ({self.in_features}, G + {2 * k + 1}) with G >= 1, "
+                f"got {tuple(knots.shape)}"
+            )
+        expected = (self.out_features, self.in_features, grid_size + k)
+        if tuple(coefficients.shape) != expected:
+            raise ValueError(f"coefficients must be shaped {expected}, got {tuple(coefficients.shape)}")
+        if not bool((knots.diff(dim=1) > 0).all()):
+            raise ValueError("knots must be strictly increasing along each input")
+        factory = {"dtype": self.coefficients.dtype, "device": self.coefficients.device}
+        self.knots = knots.detach().to(**factory).contiguous()
+        self.coefficients = nn.Parameter(coefficients.detach().to(**factory).contiguous())
+        self.grid_size = grid_size
+
     def extra_repr(self) -> str:
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, "
@@ -337,6 +432,43 @@ class KAN(nn.Module):
         for layer in self.layers[1:]:
             jet = layer.propagate_jet(jet, request)
         return jet
+
+    @torch.no_grad()
+    def update_grid(self, x: Tensor, uniform_weight: float = 0.02, fit_derivatives: int = 2) -> list[RefitReport]:
+        """Update every layer's grid from the points x (N, widths[0]), first layer first.
+
+        Each layer sees its inputs computed by the already updated layers before it. See
+        ``KANLayer.update_grid``; returns one report per layer.
+        """
+        check_samples(x, self.input_dim)
+        reports = []
+        for layer in self.layers:
+            reports.append(layer.update_grid(x, uniform_weight, fit_derivatives))
+            x = layer(x)
+        return reports
+
+    @torch.no_grad()
+    def extend_grid(self, grid_size: int, fit_derivatives: int = 2) -> list[RefitReport]:
+        """Change every layer to ``grid_size`` intervals, keeping the network's function.
+
+        Exact to round-off when ``grid_size`` is a multiple of the current G (for example 5 -> 10 ->
+        20); otherwise see the returned per-layer reports.
+        """
+        reports = [layer.extend_grid(grid_size, fit_derivatives) for layer in self.layers]
+        self.grid_size = grid_size
+        return reports
+
+    def grids(self) -> list[tuple[Tensor, Tensor]]:
+        """Return a copy of every layer's knots and coefficients, for ``set_grids``."""
+        return [(layer.knots.clone(), layer.coefficients.detach().clone()) for layer in self.layers]
+
+    def set_grids(self, grids: Sequence[tuple[Tensor, Tensor]]) -> None:
+        """Restore knots and coefficients saved by ``grids``, grid size included."""
+        if len(grids) != len(self.layers):
+            raise ValueError(f"expected {len(self.layers)} (knots, coefficients) pairs, got {len(grids)}")
+        for layer, (knots, coefficients) in zip(self.layers, grids):
+            layer.set_grid(knots, coefficients)
+        self.grid_size = self.layers[0].grid_size
 
     def architecture(self) -> dict[str, Any]:
         """Return the constructor arguments that rebuild this network's shapes (for checkpoints)."""

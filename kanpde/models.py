@@ -28,6 +28,8 @@ def build_model(
     *,
     widths: Sequence[int] | None = None,
     hidden_widths: Sequence[int] = (),
+    depth: int | None = None,
+    width: int | None = None,
     seed: int | None = None,
     dtype: torch.dtype = torch.float64,
     device: torch.device | str = "cpu",
@@ -39,6 +41,9 @@ def build_model(
         kind: ``kan`` or ``mlp``.
         widths: the full width list; ``Problem.check_model`` checks its ends against the problem.
         hidden_widths: used when ``widths`` is None: widths = [input_dim, *hidden_widths, output_dim].
+        depth, width: a shorthand for sweeps that replaces ``hidden_widths`` when both are given:
+            ``depth`` layers (weight matrices or KAN layers), so depth - 1 hidden layers of ``width``
+            nodes each. Depth 4 and width 100 give [2, 100, 100, 100, 1] for a 2D scalar problem.
         options: further constructor arguments of the model class (grid_size, activation, ...).
 
     Raises:
@@ -46,6 +51,18 @@ def build_model(
     """
     if kind not in MODEL_CLASSES:
         raise ValueError(f"unknown model kind {kind!r}; choose one of {sorted(MODEL_CLASSES)} (model=kan or model=mlp)")
+    if (depth is None) != (width is None):
+        raise ValueError(
+            f"model.depth and model.width go together, got depth={depth!r} and width={width!r}; "
+            f"set both (depth 4, width 100 gives 3 hidden layers of 100) or neither"
+        )
+    if depth is not None:
+        for name, value in (("depth", depth), ("width", width)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"model.{name} must be a positive integer, got {value!r}")
+        if widths is not None:
+            raise ValueError("set either model.widths or model.depth and model.width, not both")
+        hidden_widths = [width] * (depth - 1)
     if widths is None:
         widths = [input_dim, *hidden_widths, output_dim]
     return MODEL_CLASSES[kind](widths, seed=seed, dtype=dtype, device=device, **options)

@@ -95,6 +95,86 @@ def plot_history(history: list[dict[str, Any]], path: str | Path, metric_names: 
     return path
 
 
+def plot_staircase(history: list[dict[str, Any]], path: str | Path, metric_names: Sequence[str] = ()) -> Path:
+    """Draw the total loss and the test error against the step, with every grid change marked.
+
+    Grid extensions are solid lines labelled with the new grid size, grid updates dotted lines and
+    other optimizer stage boundaries dashed lines, so that a jump of the loss at a change shows.
+    """
+    path = Path(path)
+    figure, axis = plt.subplots(figsize=(8, 4.5))
+    steps = [entry["step"] for entry in history]
+    axis.semilogy(steps, [entry.get("loss", np.nan) for entry in history], label="loss", color="C0")
+    metric = "mse" if "mse" in metric_names else (metric_names[0] if metric_names else None)
+    if metric is not None:
+        pairs = [(entry["step"], entry[metric]) for entry in history if metric in entry]
+        axis.semilogy(*zip(*pairs), "o", markersize=3, color="C1", label=f"test {metric}")
+    _mark_stages(axis, history)
+    for entry in history:
+        event = entry.get("event")
+        if not event:
+            continue
+        if "extension" in event:
+            axis.axvline(entry["step"], color="black", linewidth=1.0)
+            axis.annotate(
+                f"G = {entry.get('grid_size', '?')}", (entry["step"], 1.0), xycoords=("data", "axes fraction"),
+                xytext=(3, -12), textcoords="offset points", fontsize=8,
+            )
+        else:
+            axis.axvline(entry["step"], color="grey", linestyle=":", linewidth=0.8)
+    axis.set_xlabel("step")
+    axis.set_title("loss and error across grid changes (solid: extension, dotted: update)")
+    axis.legend(loc="upper right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def plot_scaling(rows: Sequence[dict[str, Any]], metric: str, path: str | Path) -> Path:
+    """Draw the mean error of each configuration against its parameter count, log-log, one series per
+    model kind, with the standard deviation over seeds as error bars.
+
+    Args:
+        rows: summary rows with ``model``, ``parameters``, ``widths``, ``grid_size``,
+            ``{metric}_mean`` and ``{metric}_std`` (see ``kanpde.report.summarize``).
+        metric: the error to draw, such as ``mse``.
+    """
+    path = Path(path)
+    figure, axis = plt.subplots(figsize=(7, 5))
+    kinds = sorted({row["model"] for row in rows})
+    for index, kind in enumerate(kinds):
+        points = sorted(
+            (row for row in rows if row["model"] == kind and row["parameters"] != ""
+             and np.isfinite(row[f"{metric}_mean"])),
+            key=lambda row: row["parameters"],
+        )
+        if not points:
+            continue
+        parameters = [row["parameters"] for row in points]
+        means = np.array([row[f"{metric}_mean"] for row in points])
+        stds = np.array([row[f"{metric}_std"] for row in points])
+        stds = np.where(np.isfinite(stds), stds, 0.0)
+        # Log axes cannot show a bar below zero, so the lower bar stops just above it.
+        lower = np.minimum(stds, means * 0.999)
+        axis.errorbar(parameters, means, yerr=[lower, stds], marker="o", capsize=3, color=f"C{index}",
+                      label=kind.upper(), linestyle="-" if len(points) > 1 else "none")
+        for row, x, y in zip(points, parameters, means):
+            text = row["widths"] + (f" G={row['grid_size']}" if row["grid_size"] not in ("", None) else "")
+            axis.annotate(text, (x, y), xytext=(4, 4), textcoords="offset points", fontsize=7)
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.set_xlabel("parameters")
+    axis.set_ylabel(f"{metric} (mean over seeds)")
+    axis.set_title(f"{metric} against parameter count")
+    axis.legend()
+    axis.grid(True, which="both", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
 def _mark_stages(axis, history: list[dict[str, Any]]) -> None:
     """Draw a dashed vertical line where each optimizer stage after the first begins."""
     previous = history[0].get("stage")

@@ -55,6 +55,20 @@ class Problem(ABC):
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         """Return error metrics of the model against the exact solution or held-out data."""
 
+    def grid_samples(self, points: Mapping[str, Tensor]) -> Tensor:
+        """Return the network inputs that a grid update places the knots by, shaped (N, input_dim).
+
+        The default stacks every point set whose name starts with ``x`` (``x_interior``,
+        ``x_boundary``, ...). Override it when other inputs should shape the grid.
+        """
+        sets = [x for name, x in points.items() if name.startswith("x") and x.shape[-1] == self.input_dim]
+        if not sets:
+            raise ValueError(
+                f"no point set named x... with {self.input_dim} columns among {sorted(points)}; "
+                f"override Problem.grid_samples to say which inputs a grid update should use"
+            )
+        return torch.cat(sets)
+
     def check_model(self, model: nn.Module) -> None:
         """Raise ``ValueError`` if the model cannot represent this problem's inputs, outputs or derivatives."""
         widths = getattr(model, "widths", None)

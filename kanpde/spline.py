@@ -9,6 +9,8 @@ points plus k extension knots on each side, so that all G + k basis functions ar
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -121,12 +123,13 @@ def is_uniform(knots: Tensor) -> bool:
 def local_basis(x: Tensor, knots: Tensor, spline_order: int, n_derivatives: int = 0) -> tuple[Tensor, Tensor]:
     """Evaluate only the k + 1 B-splines that can be nonzero at each point, and their derivatives.
 
-    A point x with t_j <= x < t_{j+1} lies in the support of B_{j-k}, ..., B_j only. On evenly
-    spaced knots these are fixed polynomials of the local coordinate (x - t_j) / h, evaluated with
-    one matrix product (``cardinal_polynomials``). On other knots their values come from de Boor's
-    triangular recursion (The NURBS Book, Piegl and Tiller, algorithms A2.2 and A2.3), and their
-    derivatives from B'_{m,p} = p * (B_{m,p-1} / (t_{m+p} - t_m) - B_{m+1,p-1} / (t_{m+p+1} - t_{m+1})).
-    Results equal ``bspline_basis`` (and its derivatives) to round-off.
+    A point x with t_j <= x < t_{j+1} lies in the support of B_{j-k}, ..., B_j only. On each interval
+    these are fixed polynomials of the local coordinate u = (x - t_j) / (t_{j+1} - t_j), so
+    evaluation is one product of the powers of u with a matrix of polynomial coefficients. On evenly
+    spaced knots all intervals share one matrix (``cardinal_polynomials``); on other knots each
+    interval has its own (``interval_polynomials``), built from de Boor's triangular recursion
+    (The NURBS Book, Piegl and Tiller, algorithms A2.2 and A2.3). Results equal ``bspline_basis``
+    (and its derivatives) to round-off.
 
     Args:
         x: points shaped (N, I).
@@ -143,7 +146,7 @@ def local_basis(x: Tensor, knots: Tensor, spline_order: int, n_derivatives: int 
     """
     if is_uniform(knots):
         return _local_basis_uniform(x, knots, spline_order, n_derivatives)
-    return _local_basis_general(x, knots, spline_order, n_derivatives)
+    return _local_basis_intervals(x, knots, spline_order, n_derivatives)
 
 
 def cardinal_polynomials(spline_order: int, n_derivatives: int, dtype: torch.dtype, device) -> Tensor:
@@ -171,6 +174,54 @@ def cardinal_polynomials(spline_order: int, n_derivatives: int, dtype: torch.dty
 
 
 _CARDINAL_CACHE: dict[tuple, Tensor] = {}
+
+
+def interval_polynomials(knots: Tensor, spline_order: int) -> Tensor:
+    """Return P (I, K - 1, k + 1, k + 1) with [1, u, ..., u^k] @ P[i, j] = the local functions of
+    input i on [t_j, t_{j+1}) as polynomials of u = (x - t_j) / (t_{j+1} - t_j).
+    """
+    k = spline_order
+    n_knots = knots.shape[1]
+    # Sample the recursion at k + 1 local coordinates of every interval and solve for power coefficients.
+    samples = (torch.arange(k + 1, dtype=knots.dtype, device=knots.device) + 0.5) / (k + 1)
+    width = knots.diff(dim=1)  # (I, K - 1)
+    points = knots[:, :-1].unsqueeze(-1) + width.unsqueeze(-1) * samples  # (I, K - 1, k + 1)
+    _, values = _local_basis_general(points.flatten(1).T.contiguous(), knots, k, 0)  # (S, I, 1, k+1)
+    values = values[:, :, 0].unflatten(0, (n_knots - 1, k + 1)).permute(2, 0, 1, 3)  # (I, K-1, s, r)
+    vandermonde = samples.unsqueeze(1) ** torch.arange(k + 1, dtype=knots.dtype, device=knots.device)
+    return torch.linalg.solve(vandermonde, values)  # (I, K - 1, power a, function r)
+
+
+def _local_basis_intervals(x: Tensor, knots: Tensor, k: int, n_derivatives: int) -> tuple[Tensor, Tensor]:
+    n_inputs, n_knots = knots.shape
+    span = torch.searchsorted(knots, x.T.contiguous(), right=True).T - 1  # (N, I)
+    inside = (span >= 0) & (span <= n_knots - 2)
+    span = span.clamp(0, n_knots - 2)
+    left = knots[:, :-1].T.gather(0, span)  # (N, I): t_span of input i
+    width = knots.diff(dim=1).T.gather(0, span)
+    local = ((x - left) / width).nan_to_num(0.0).unsqueeze(-1)  # (N, I, 1)
+
+    # Points outside the knot span read an extra all-zero table, so all their values are zero.
+    table = interval_polynomials(knots, k)  # (I, K - 1, k + 1, k + 1)
+    table = torch.nn.functional.pad(table, (0, 0, 0, 0, 0, 1))
+    rows = torch.where(inside, span, n_knots - 1)
+    gathered = table[torch.arange(n_inputs, device=x.device), rows]  # (N, I, power a, function r)
+
+    # Horner's rule: d^d/dx^d sum_a c_a u^a = width^-d sum_{a >= d} a! / (a - d)! c_a u^(a - d).
+    # Elementwise products on (N, I, k + 1) tensors cost less than a batch of tiny matrix products.
+    scale = width.reciprocal().unsqueeze(-1)
+    derivatives = []
+    factor = torch.ones_like(scale)
+    for d in range(n_derivatives + 1):
+        if d > k:
+            derivatives.append(torch.zeros_like(gathered[..., 0, :]))
+            continue
+        value = math.perm(k, d) * gathered[..., k, :]
+        for a in range(k - 1, d - 1, -1):
+            value = value * local + math.perm(a, d) * gathered[..., a, :]
+        derivatives.append(value * factor if d else value)
+        factor = factor * scale
+    return span, torch.stack(derivatives, dim=2)  # (N, I, n + 1, k + 1)
 
 
 def _local_basis_uniform(x: Tensor, knots: Tensor, k: int, n_derivatives: int) -> tuple[Tensor, Tensor]:

@@ -1,7 +1,9 @@
 """Minimize a weighted sum of a problem's named loss terms through a sequence of optimizer stages.
 
 The trainer contains nothing specific to a PDE. It requests point sets and loss terms from the
-problem, steps the optimizers, records a history and stops on the first non-finite loss term.
+problem, steps the optimizers, changes the spline grids of models that have them (grid extension at
+the start of a stage, grid updates at fixed steps of each stage), records a history and stops on the
+first non-finite loss term.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ class Stage:
         tolerance_grad, tolerance_change: L-BFGS stops a step early when the gradient or the change
             of loss or parameters falls below these. The defaults are small so that float64 runs are
             not cut short. A step that makes no progress at all ends the stage with a log message.
+        grid_size: number of spline intervals G of a KAN during this stage; the trainer extends
+            (or coarsens) the grid at the start of the stage. None keeps the current grid. Models
+            without a spline grid ignore it, so one schedule trains a KAN and an MLP alike.
     """
 
     optimizer: str
@@ -54,8 +59,16 @@ class Stage:
     line_search: str | None = "strong_wolfe"
     tolerance_grad: float = 1e-12
     tolerance_change: float = 1e-14
+    grid_size: int | None = None
 
     def __post_init__(self) -> None:
+        if self.grid_size is not None and (
+            isinstance(self.grid_size, bool) or not isinstance(self.grid_size, int) or self.grid_size < 1
+        ):
+            raise ValueError(
+                f"a stage's grid_size must be a positive integer or null (keep the grid), "
+                f"got grid_size={self.grid_size!r}"
+            )
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(
                 f"unknown optimizer {self.optimizer!r}; choose one of {list(OPTIMIZERS)} "
@@ -127,6 +140,48 @@ def make_stages(specs: Iterable[Mapping[str, Any]]) -> list[Stage]:
     return stages
 
 
+@dataclass(frozen=True)
+class GridUpdate:
+    """When and how the trainer moves a KAN's knots to follow the training points.
+
+    Attributes:
+        every: update at steps 0, every, 2 * every, ... of each stage; 0 disables updates.
+        until: no update at or after this step of a stage; None allows them through the stage.
+        uniform_weight: weight of uniform grid points against sample quantiles, from 0 to 1.
+        fit_derivatives: highest derivative order (0 to 2) that the coefficient refit matches.
+            Matching second derivatives keeps a PDE residual close to its value before the update.
+    """
+
+    every: int = 0
+    until: int | None = None
+    uniform_weight: float = 0.02
+    fit_derivatives: int = 2
+
+    def __post_init__(self) -> None:
+        for name in ("every", "until"):
+            value = getattr(self, name)
+            if value is None and name == "until":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(
+                    f"grid_update.{name} must be a non-negative integer, got {value!r}"
+                    + ("; use 0 to disable grid updates" if name == "every" else "; use null for no limit")
+                )
+        if not (isinstance(self.uniform_weight, (int, float)) and 0 <= self.uniform_weight <= 1):
+            raise ValueError(
+                f"grid_update.uniform_weight must be from 0 (knots at sample quantiles) to 1 (uniform "
+                f"knots), got {self.uniform_weight!r}"
+            )
+        if self.fit_derivatives not in (0, 1, 2):
+            raise ValueError(f"grid_update.fit_derivatives must be 0, 1 or 2, got {self.fit_derivatives!r}")
+
+    def due(self, stage_step: int) -> bool:
+        """Return whether a grid update runs before step ``stage_step`` of a stage."""
+        if self.every == 0 or stage_step % self.every:
+            return False
+        return self.until is None or stage_step < self.until
+
+
 class NonFiniteLossError(RuntimeError):
     """A loss term became NaN or infinite."""
 
@@ -150,7 +205,11 @@ class TrainResult:
         wall_time: seconds spent in ``fit``.
         history: one record per step (loss at the start of that step, each term, elapsed seconds,
             and metrics every ``eval_every`` steps), then a last record after the final step.
-        stage_notes: one line per stage that ended before its step budget, saying why.
+        stage_notes: one line per stage that ended before its step budget, and per grid change
+            that was rejected, saying why.
+        grid_events: one record per grid change: step, stage, kind (``extension`` or ``update``),
+            grid sizes before and after, loss before and after, and the largest relative change
+            of an edge spline at the refit points.
     """
 
     status: str
@@ -159,6 +218,7 @@ class TrainResult:
     wall_time: float
     history: list[dict[str, Any]] = field(default_factory=list)
     stage_notes: list[str] = field(default_factory=list)
+    grid_events: list[dict[str, Any]] = field(default_factory=list)
 
     def final(self) -> dict[str, Any]:
         """Return the last history record (losses and metrics after training)."""
@@ -177,7 +237,12 @@ class Trainer:
         eval_every: compute the problem's metrics every this many steps (default: ``log_every``).
         resample_every: draw new collocation points every this many steps; 0 keeps the first draw.
             An L-BFGS stage restarts its memory at each redraw because the objective has changed.
+        grid_update: schedule of grid updates within each stage (KAN models only); None for none.
         seed: seed of the collocation point draws.
+
+    Every grid change (a stage's ``grid_size`` or a grid update) replaces the model's spline
+    coefficients, so the optimizer is rebuilt afterwards. A change after which the loss is not
+    finite is undone and recorded in ``stage_notes``; training continues on the old grid.
     """
 
     def __init__(
@@ -190,6 +255,7 @@ class Trainer:
         log_every: int = 100,
         eval_every: int | None = None,
         resample_every: int = 0,
+        grid_update: GridUpdate | None = None,
         seed: int = 0,
     ) -> None:
         problem.check_model(model)
@@ -207,7 +273,9 @@ class Trainer:
         self.log_every = log_every
         self.eval_every = eval_every or log_every
         self.resample_every = resample_every
+        self.grid_update = grid_update or GridUpdate()
         self.seed = seed
+        self.has_grid = callable(getattr(model, "extend_grid", None))
 
     @staticmethod
     def _merge_weights(defaults: Mapping[str, float], overrides: Mapping[str, float]) -> dict[str, float]:
@@ -247,47 +315,40 @@ class Trainer:
         """
         start = time.perf_counter()
         rng = np.random.default_rng(self.seed)
-        parameters = [p for p in self.model.parameters() if p.requires_grad]
+        self._parameters = self._trainable()
+        self._good_state = [p.detach().clone() for p in self._parameters]
         points = self._sample(rng)
         history: list[dict[str, Any]] = []
-        notes: list[str] = []
-        good_state = [p.detach().clone() for p in parameters]
+        self._notes: list[str] = []
+        self._events: list[dict[str, Any]] = []
         status, reason = "ok", "completed all stages"
+        if not self.has_grid and (self.grid_update.every or any(s.grid_size for s in self.stages)):
+            logger.info("the model has no spline grid, so the schedule's grid changes are skipped")
         step = 0
         try:
             for stage_index, stage in enumerate(self.stages):
-                optimizer = stage.build(parameters)
+                labels = []  # grid changes made before the next step, for its history record
+                if stage.grid_size is not None and self.has_grid and stage.grid_size != self.model.grid_size:
+                    labels.append(self._change_grid("extension", stage.grid_size, points, step, stage_index))
+                optimizer = stage.build(self._parameters)
                 logger.info(
-                    "stage %d | %s | %d steps | lr %g", stage_index, stage.optimizer, stage.steps,
-                    stage.learning_rate,
+                    "stage %d | %s | %d steps | lr %g%s", stage_index, stage.optimizer, stage.steps,
+                    stage.learning_rate, f" | G = {self.model.grid_size}" if self.has_grid else "",
                 )
-                for _ in range(stage.steps):
+                for stage_step in range(stage.steps):
                     if self.resample_every and step > 0 and step % self.resample_every == 0:
                         points = self._sample(rng)
                         if stage.optimizer == "lbfgs":
-                            optimizer = stage.build(parameters)
+                            optimizer = stage.build(self._parameters)
                         logger.info("step %d | resampled collocation points", step)
+                    if self.has_grid and self.grid_update.due(stage_step):
+                        labels.append(self._change_grid("update", None, points, step, stage_index))
+                        optimizer = stage.build(self._parameters)
 
-                    snapshot = [p.detach().clone() for p in parameters]
-                    record: dict[str, Any] = {}
-
-                    def closure() -> Tensor:
-                        optimizer.zero_grad(set_to_none=True)
-                        terms = self.problem.losses(self.model, points)
-                        loss = self.weighted_loss(terms, step)
-                        loss.backward()
-                        if not record:
-                            # The first evaluation of a step is at the parameters the step starts
-                            # from, which are now known to give a finite loss.
-                            record.update(loss=loss.item(), **{k: v.item() for k, v in terms.items()})
-                            good_state[:] = snapshot
-                        return loss
-
-                    # Metrics are taken before the step, at the same parameters as the recorded loss.
-                    metrics = self.problem.evaluate(self.model) if step % self.eval_every == 0 else {}
-                    evaluations = self._step(optimizer, closure)
-                    entry = {"step": step, "stage": stage_index, "optimizer": stage.optimizer, **record, **metrics}
-                    entry["time"] = time.perf_counter() - start
+                    entry, evaluations = self._train_step(optimizer, points, step, stage_index, stage, start)
+                    if any(labels):
+                        entry["event"] = "; ".join(label for label in labels if label)
+                    labels = []
                     history.append(entry)
                     if step % self.log_every == 0:
                         logger.info(format_progress(entry))
@@ -300,18 +361,14 @@ class Trainer:
                             f"or tolerance_change={stage.tolerance_change:g}"
                         )
                         logger.info(note)
-                        notes.append(note)
+                        self._notes.append(note)
                         break
         except NonFiniteLossError as error:
-            with torch.no_grad():
-                for parameter, saved in zip(parameters, good_state):
-                    parameter.copy_(saved)
+            self._restore_good_state()
             status, reason = "diverged", str(error)
             logger.error(reason)
         except KeyboardInterrupt as error:
-            with torch.no_grad():
-                for parameter, saved in zip(parameters, good_state):
-                    parameter.copy_(saved)
+            self._restore_good_state()
             cause = str(error) or "SIGINT"
             status, reason = "interrupted", f"interrupted at step {step} by {cause}"
             logger.warning(reason)
@@ -319,7 +376,101 @@ class Trainer:
         history.append(self._final_record(points, step, start))
         logger.info(format_progress(history[-1]))
         logger.info("stop | %s | %s", status, reason)
-        return TrainResult(status, reason, step, time.perf_counter() - start, history, notes)
+        return TrainResult(
+            status, reason, step, time.perf_counter() - start, history, self._notes, self._events
+        )
+
+    def _trainable(self) -> list[nn.Parameter]:
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+    def _restore_good_state(self) -> None:
+        with torch.no_grad():
+            for parameter, saved in zip(self._parameters, self._good_state):
+                parameter.copy_(saved)
+
+    def _train_step(
+        self, optimizer, points, step: int, stage_index: int, stage: Stage, start: float
+    ) -> tuple[dict[str, Any], int]:
+        """Take one optimizer step; return its history record and the number of loss evaluations."""
+        snapshot = [p.detach().clone() for p in self._parameters]
+        record: dict[str, Any] = {}
+
+        def closure() -> Tensor:
+            optimizer.zero_grad(set_to_none=True)
+            terms = self.problem.losses(self.model, points)
+            loss = self.weighted_loss(terms, step)
+            loss.backward()
+            if not record:
+                # The first evaluation of a step is at the parameters the step starts from, which
+                # are now known to give a finite loss.
+                record.update(loss=loss.item(), **{k: v.item() for k, v in terms.items()})
+                self._good_state[:] = snapshot
+            return loss
+
+        # Metrics are taken before the step, at the same parameters as the recorded loss.
+        metrics = self.problem.evaluate(self.model) if step % self.eval_every == 0 else {}
+        evaluations = self._step(optimizer, closure)
+        entry = {"step": step, "stage": stage_index, "optimizer": stage.optimizer, **record, **metrics}
+        if self.has_grid:
+            entry["grid_size"] = self.model.grid_size
+        entry["time"] = time.perf_counter() - start
+        return entry, evaluations
+
+    def _current_loss(self, points: Mapping[str, Tensor]) -> float:
+        terms = self.problem.losses(self.model, points)
+        return float(sum(self.loss_weights[name] * value.detach() for name, value in terms.items()))
+
+    def _change_grid(
+        self, kind: str, grid_size: int | None, points: Mapping[str, Tensor], step: int, stage_index: int
+    ) -> str | None:
+        """Extend (``grid_size`` given) or update the model's grids, log the loss before and after,
+        and rebuild the parameter list. A change that fails or makes the loss non-finite is undone.
+
+        Returns a label of the change for the history, or None when the change was undone.
+        """
+        saved = self.model.grids()
+        size_before = self.model.grid_size
+        loss_before = self._current_loss(points)
+        try:
+            if kind == "extension":
+                reports = self.model.extend_grid(grid_size, self.grid_update.fit_derivatives)
+            else:
+                samples = self.problem.grid_samples(points)
+                reports = self.model.update_grid(
+                    samples, self.grid_update.uniform_weight, self.grid_update.fit_derivatives
+                )
+            loss_after = self._current_loss(points)
+            failure = None if math.isfinite(loss_after) else f"the loss became {loss_after}"
+        except ValueError as error:
+            failure = str(error)
+        if failure is not None:
+            self.model.set_grids(saved)
+            note = f"grid {kind} at step {step} was undone and the grid kept at G = {size_before}: {failure}"
+            logger.error(note)
+            self._notes.append(note)
+            return None
+
+        self._parameters = self._trainable()
+        self._good_state = [p.detach().clone() for p in self._parameters]
+        change = max(report.relative_change for report in reports)
+        label = f"extension {size_before}->{self.model.grid_size}" if kind == "extension" else "update"
+        event = {
+            "step": step,
+            "stage": stage_index,
+            "kind": kind,
+            "label": label,
+            "grid_size_before": size_before,
+            "grid_size_after": self.model.grid_size,
+            "loss_before": loss_before,
+            "loss_after": loss_after,
+            "max_relative_change": change,
+        }
+        self._events.append(event)
+        logger.info(
+            "step %d | grid %s | loss %.3e -> %.3e | max relative change of an edge spline %.1e",
+            step, label, loss_before, loss_after, change,
+        )
+        return label
 
     @staticmethod
     def _step(optimizer: torch.optim.Optimizer, closure) -> int:
@@ -339,6 +490,8 @@ class Trainer:
         entry: dict[str, Any] = {"step": step, "stage": "final", "optimizer": ""}
         entry.update(loss=loss.item(), **{name: value.item() for name, value in terms.items()})
         entry.update(self.problem.evaluate(self.model))
+        if self.has_grid:
+            entry["grid_size"] = self.model.grid_size
         entry["time"] = time.perf_counter() - start
         return entry
 
