@@ -279,8 +279,8 @@ class KANLayer(nn.Module):
         """Move the knots to follow the samples x (N, I) and refit the coefficients to keep each edge.
 
         Grid points become a mix of uniform and quantile positions of each input's samples (see
-        ``kanpde.grid.adaptive_knots``); the grid covers all samples, those outside the old range
-        included. The coefficients are refit by least squares on the old splines' values and first
+        ``kanpde.grid.adaptive_knots``). The new grid covers all samples, including those outside
+        the old range. The coefficients are refit by least squares on the old splines' values and first
         ``fit_derivatives`` derivatives at the samples, so each edge function is unchanged on them up
         to the fit residual, which the returned report gives.
 
@@ -437,7 +437,7 @@ class KAN(nn.Module):
     def update_grid(self, x: Tensor, uniform_weight: float = 0.02, fit_derivatives: int = 2) -> list[RefitReport]:
         """Update every layer's grid from the points x (N, widths[0]), first layer first.
 
-        Each layer sees its inputs computed by the already updated layers before it. See
+        Each layer is updated from its inputs as computed by the already updated layers before it. See
         ``KANLayer.update_grid``; returns one report per layer.
         """
         check_samples(x, self.input_dim)

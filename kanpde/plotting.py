@@ -105,7 +105,9 @@ def plot_staircase(history: list[dict[str, Any]], path: str | Path, metric_names
     figure, axis = plt.subplots(figsize=(8, 4.5))
     steps = [entry["step"] for entry in history]
     axis.semilogy(steps, [entry.get("loss", np.nan) for entry in history], label="loss", color="C0")
-    metric = "mse" if "mse" in metric_names else (metric_names[0] if metric_names else None)
+    metric = None
+    if metric_names:
+        metric = "mse" if "mse" in metric_names else metric_names[0]
     if metric is not None:
         pairs = [(entry["step"], entry[metric]) for entry in history if metric in entry]
         axis.semilogy(*zip(*pairs), "o", markersize=3, color="C1", label=f"test {metric}")

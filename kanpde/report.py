@@ -2,7 +2,7 @@
 
 Usage: ``python -m kanpde.report SWEEP_DIR [SWEEP_DIR ...] [--output DIR] [--metric mse]``.
 
-A sweep folder holds one job folder per run (Hydra's numbered subfolders, each with ``.hydra/`` and
+A sweep folder contains one job folder per run (Hydra's numbered subfolders, each with ``.hydra/`` and
 ``metrics.json``). Every job is listed, failed and diverged ones included; a job folder without a
 readable ``metrics.json`` counts as failed. Jobs are grouped by their command-line overrides without
 ``seed`` (and without settings the model ignored, such as ``model.grid_size`` for an MLP); runs that
@@ -65,7 +65,7 @@ class Job:
 def find_job_folders(sweep: Path) -> list[Path]:
     """Return the job folders under ``sweep``: folders with ``metrics.json`` or a ``.hydra`` folder.
 
-    A sweep root with ``multirun.yaml`` is not itself a job; a folder given directly that holds
+    A sweep root with ``multirun.yaml`` is not itself a job; a folder given directly that contains
     ``metrics.json`` is one.
     """
     if not sweep.is_dir():
@@ -193,6 +193,13 @@ def summarize(jobs: Sequence[Job]) -> tuple[list[dict[str, Any]], list[str]]:
     return rows, metric_names
 
 
+def default_metric(metric_names: Sequence[str]) -> str | None:
+    """Return ``mse`` if the jobs report it, else their first metric, else None."""
+    if "mse" in metric_names:
+        return "mse"
+    return metric_names[0] if metric_names else None
+
+
 def _metric_names(jobs: Iterable[Job]) -> list[str]:
     names = {name for job in jobs for name in job.metrics}
     return [name for name in PREFERRED_METRICS if name in names] + sorted(names - set(PREFERRED_METRICS))
@@ -227,7 +234,7 @@ def write_report(sweeps: Sequence[str | Path], output: str | Path | None = None,
     common = strip_common_overrides(jobs)
     rows, metric_names = summarize(jobs)
     if metric is None:
-        metric = "mse" if "mse" in metric_names else (metric_names[0] if metric_names else None)
+        metric = default_metric(metric_names)
     elif metric not in metric_names:
         raise ValueError(f"unknown metric {metric!r}; the jobs report {metric_names}")
 
@@ -341,8 +348,8 @@ def _markdown(
 class SweepReport(Callback):
     """Hydra callback that writes the report into the sweep folder when a multirun ends.
 
-    It exits with status 1 after writing when a job failed, so that scripts notice; diverged runs
-    are results, not failures, and do not change the exit status.
+    When a job failed, it exits with status 1 after writing, so that scripts notice. Diverged runs
+    are results, not failures, and leave the exit status at 0.
     """
 
     def on_multirun_end(self, config, **kwargs: Any) -> None:

@@ -124,10 +124,10 @@ def local_basis(x: Tensor, knots: Tensor, spline_order: int, n_derivatives: int 
     """Evaluate only the k + 1 B-splines that can be nonzero at each point, and their derivatives.
 
     A point x with t_j <= x < t_{j+1} lies in the support of B_{j-k}, ..., B_j only. On each interval
-    these are fixed polynomials of the local coordinate u = (x - t_j) / (t_{j+1} - t_j), so
-    evaluation is one product of the powers of u with a matrix of polynomial coefficients. On evenly
-    spaced knots all intervals share one matrix (``cardinal_polynomials``); on other knots each
-    interval has its own (``interval_polynomials``), built from de Boor's triangular recursion
+    these are fixed polynomials of the local coordinate u = (x - t_j) / (t_{j+1} - t_j). On evenly
+    spaced knots all intervals share one matrix of power coefficients (``cardinal_polynomials``),
+    applied with one matrix product. On other knots each interval has its own matrix
+    (``interval_polynomials``), applied with Horner's rule. The matrices come from de Boor's triangular recursion
     (The NURBS Book, Piegl and Tiller, algorithms A2.2 and A2.3). Results equal ``bspline_basis``
     (and its derivatives) to round-off.
 
@@ -208,7 +208,6 @@ def _local_basis_intervals(x: Tensor, knots: Tensor, k: int, n_derivatives: int)
     gathered = table[torch.arange(n_inputs, device=x.device), rows]  # (N, I, power a, function r)
 
     # Horner's rule: d^d/dx^d sum_a c_a u^a = width^-d sum_{a >= d} a! / (a - d)! c_a u^(a - d).
-    # Elementwise products on (N, I, k + 1) tensors cost less than a batch of tiny matrix products.
     scale = width.reciprocal().unsqueeze(-1)
     derivatives = []
     factor = torch.ones_like(scale)

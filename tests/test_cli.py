@@ -131,18 +131,27 @@ def test_cli_user_problem_that_diverges(tmp_path):
 
 
 def config_choices():
-    """Every option of every config group, as (group, option) pairs."""
+    """Every option of every config group, as (group, option) pairs; options in subfolders of a
+    group (such as model/paper/kan.yaml) are named by their relative path, as on the command line."""
     root = resources.files("kanpde.conf")
     pairs = []
     for group in sorted(entry.name for entry in root.iterdir() if entry.is_dir() and not entry.name.startswith("_")):
-        for option in sorted(entry.name for entry in root.joinpath(group).iterdir() if entry.name.endswith(".yaml")):
-            pairs.append((group, option.removesuffix(".yaml")))
-    return pairs
+        folders = [("", root.joinpath(group))]
+        while folders:
+            prefix, folder = folders.pop()
+            for entry in sorted(folder.iterdir(), key=lambda entry: entry.name):
+                if entry.is_dir() and not entry.name.startswith("_"):
+                    folders.append((f"{prefix}{entry.name}/", entry))
+                elif entry.name.endswith(".yaml"):
+                    pairs.append((group, prefix + entry.name.removesuffix(".yaml")))
+    return sorted(pairs)
 
 
 def test_config_groups_are_found():
-    groups = {group for group, _ in config_choices()}
-    assert {"problem", "model", "trainer"} <= groups
+    choices = config_choices()
+    groups = {group for group, _ in choices}
+    assert {"problem", "model", "trainer", "experiment"} <= groups
+    assert ("model", "paper/mlp_d4_w100") in choices
 
 
 @pytest.mark.parametrize("group, option", config_choices())
@@ -248,3 +257,180 @@ def test_invalid_top_level_settings(override, message):
 
     with pytest.raises(ValueError, match=message):
         build(OmegaConf.to_container(cfg, resolve=True))
+
+
+TINY_1D = [
+    "problem=poisson_1d",
+    "problem.n_interior=32",
+    "problem.n_test_per_axis=51",
+    "model.hidden_widths=[3]",
+    "trainer.stages.0.steps=2",
+    "trainer.stages.0.max_iter=3",
+    "plots=false",
+]
+
+
+def sweep_folders(root):
+    return sorted(path.parent for path in (root / "multirun").glob("*/*/multirun.yaml"))
+
+
+def read_summary(folder):
+    with open(folder / "summary.csv", newline="") as handle:
+        return {row["configuration"]: row for row in csv.DictReader(handle)}
+
+
+def test_multirun_writes_report(tmp_path):
+    completed = run_cli(["-m", *TINY_1D, "model=kan,mlp"], cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    [sweep] = sweep_folders(tmp_path)
+    for name in ("summary.csv", "summary.md", "jobs.csv", "scaling.png"):
+        assert (sweep / name).is_file(), name
+    rows = read_summary(sweep)
+    assert set(rows) == {"model=kan", "model=mlp"}
+    assert rows["model=kan"]["status"] == "ok 1"
+    assert float(rows["model=kan"]["mse_mean"]) > 0
+    assert rows["model=mlp"]["widths"] == "[1, 3, 1]"
+
+
+def test_parallel_sweep_with_joblib(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    arguments = ["-m", *TINY_1D, "seed=0,1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    completed = run_cli(arguments, cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    assert "Joblib.Parallel(n_jobs=2" in completed.stdout
+    [sweep] = sweep_folders(tmp_path)
+    for job in ("0", "1"):
+        assert json.loads((sweep / job / "metrics.json").read_text())["status"] == "ok"
+    [row] = read_summary(sweep).values()
+    assert row["runs"] == "2"
+    assert row["seeds"] == "0 1"
+    assert row["mse_std"] != ""
+
+
+def test_sweep_through_submitit_local_launcher(tmp_path):
+    # submitit's local executor runs the jobs as separate processes through the same launcher plugin
+    # that sends them to SLURM with hydra/launcher=submitit_slurm.
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    arguments = ["-m", *TINY_1D, "seed=0,1", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5"]
+    completed = run_cli(arguments, cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    [sweep] = sweep_folders(tmp_path)
+    assert (sweep / ".submitit").is_dir()
+    [row] = read_summary(sweep).values()
+    assert row["status"] == "ok 2"
+
+
+def test_sweep_goes_on_after_failed_job(tmp_path):
+    completed = run_cli(["-m", *TINY_1D, "model.grid_size=0,4"], cwd=tmp_path)
+    assert completed.returncode == 1
+    assert "1 of 2 sweep jobs failed" in completed.stderr
+    [sweep] = sweep_folders(tmp_path)
+    rows = read_summary(sweep)
+    assert rows["model.grid_size=0"]["status"] == "failed 1"
+    assert rows["model.grid_size=4"]["status"] == "ok 1"
+    failed = json.loads((sweep / "0" / "metrics.json").read_text())
+    assert "grid_size must be an integer of at least 1" in failed["stop_reason"]
+    assert "grid_size must be an integer of at least 1" in (sweep / "summary.md").read_text()
+
+
+def test_sweeps_started_together_get_separate_folders(tmp_path):
+    command = [sys.executable, "-m", "kanpde", "-m", *TINY_1D, "seed=0,1"]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    processes = [
+        subprocess.Popen(command, cwd=tmp_path, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    for process in processes:
+        _, error = process.communicate(timeout=300)
+        assert process.returncode == 0, error
+    sweeps = sweep_folders(tmp_path)
+    assert len(sweeps) == 2
+    for sweep in sweeps:
+        assert sorted(path.name for path in sweep.iterdir() if path.is_dir()) == ["0", "1"]
+        assert read_summary(sweep)["(common settings)"]["runs"] == "2"
+
+
+def test_grid_schedule_through_cli(tmp_path):
+    out = tmp_path / "run"
+    arguments = [
+        "problem=poisson_1d", "problem.n_interior=32", "model.hidden_widths=[3]", "model.grid_size=5",
+        "trainer=grid_extension", "trainer.stages.0.steps=2", "trainer.stages.1.steps=2",
+        "trainer.stages.2.steps=2", "trainer.grid_update.every=1", "trainer.grid_update.until=1",
+        f"hydra.run.dir={out}",
+    ]
+    completed = run_cli(arguments, cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    kinds = [(event["kind"], event["step"]) for event in metrics["grid_events"]]
+    assert kinds == [("update", 0), ("extension", 2), ("update", 2), ("extension", 4), ("update", 4)]
+    assert metrics["architecture"]["grid_size"] == 20
+    assert metrics["parameters"] == 6 * (20 + 3 + 2)
+    assert metrics["parameters_initial"] == 6 * (5 + 3 + 2)
+    with open(out / "history.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["event"] for row in rows[:5]] == ["update", "", "extension 5->10; update", "", "extension 10->20; update"]
+    assert [row["grid_size"] for row in rows] == ["5", "5", "10", "10", "20", "20", "20"]
+    assert (out / "plots" / "staircase.png").is_file()
+    assert "grid extension 5->10 | loss" in completed.stdout
+
+
+def test_experiment_paper_poisson_composes():
+    from omegaconf import OmegaConf
+
+    with initialize_config_module(config_module="kanpde.conf", version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["experiment=paper_poisson"], return_hydra_config=True)
+    assert cfg.model.kind == "kan"
+    assert cfg.model.hidden_widths == [10]
+    assert cfg.model.grid_size == 5
+    assert (cfg.problem.n_interior, cfg.problem.n_boundary, cfg.problem.alpha) == (10000, 800, 0.01)
+    assert cfg.problem.sampling == "uniform"
+    assert [stage.grid_size for stage in cfg.trainer.stages] == [5, 10, 20]
+    models = [name.strip() for name in cfg.hydra.sweeper.params.model.split(",")]
+    assert models[0] == "paper/kan"
+    assert len(models) == 10
+    settings = OmegaConf.to_container(
+        compose_settings(["experiment=paper_poisson", "model=paper/mlp_d4_w100"]), resolve=True
+    )
+    _, model, trainer = build(settings)
+    assert model.widths == [2, 100, 100, 100, 1]
+    assert [stage.grid_size for stage in trainer.stages] == [5, 10, 20]
+
+
+def compose_settings(overrides):
+    with initialize_config_module(config_module="kanpde.conf", version_base="1.3"):
+        return compose(config_name="config", overrides=overrides)
+
+
+def test_depth_and_width_build_mlp_widths():
+    from omegaconf import OmegaConf
+
+    settings = OmegaConf.to_container(compose_settings(["model=mlp", "model.depth=3", "model.width=7"]), resolve=True)
+    _, model, _ = build(settings)
+    assert model.widths == [2, 7, 7, 1]
+    settings = OmegaConf.to_container(compose_settings(["model=mlp", "model.depth=3"]), resolve=True)
+    with pytest.raises(ValueError, match="model.depth and model.width go together"):
+        build(settings)
+
+
+def test_mlp_reports_ignored_grid_size(tmp_path):
+    out = tmp_path / "run"
+    completed = run_cli([*TINY_1D, "model=mlp", "model.grid_size=10", f"hydra.run.dir={out}"], cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    assert "model.grid_size=10 has no effect on a mlp model" in completed.stdout
+    assert json.loads((out / "metrics.json").read_text())["ignored_settings"] == ["model.grid_size"]
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("trainer.grid_update.every=-2", "grid_update.every must be a non-negative integer"),
+        ("+trainer.grid_update.often=1", "unknown trainer.grid_update setting"),
+        ("trainer.stages.0.grid_size=0", "grid_size must be a positive integer or null"),
+    ],
+)
+def test_invalid_grid_schedule_settings(tmp_path, override, message):
+    out = tmp_path / "run"
+    completed = run_cli([*TINY_1D, override, f"hydra.run.dir={out}"], cwd=tmp_path)
+    assert completed.returncode != 0
+    assert message in completed.stderr
+    assert json.loads((out / "metrics.json").read_text())["status"] == "failed"

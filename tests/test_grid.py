@@ -9,7 +9,7 @@ from kanpde.spline import bspline_basis
 
 F64 = torch.float64
 # Extension onto nested knots and refits of exactly representable functions are exact in exact
-# arithmetic; float64 least squares on a B-spline basis (condition number of order 10) loses a few digits.
+# arithmetic. Float64 least squares on a well-conditioned B-spline basis loses a few digits.
 ROUND_OFF = 1e-11
 # A refit onto knots that do not contain the old ones is limited by how well the new knots resolve
 # the function: the cases below measured changes of 1e-4 to 1.2e-3 of the edge functions' scale.
@@ -45,7 +45,8 @@ def test_dense_basis_matches_cox_de_boor():
     assert dense.shape == (300, 2, 3, knots.shape[1] - 4)
 
 
-def test_extension_5_10_20_keeps_output_to_round_off():
+def test_extension_keeps_output_exactly():
+    # Grid sizes 5 -> 10 -> 20: each a multiple of the one before.
     model = KAN([2, 5, 3, 1], grid_size=5, seed=0, dtype=F64)
     # Points far outside the grid range too: hidden values then fall into the outer knot intervals.
     x = torch.rand(500, 2, dtype=F64) * 6 - 3
@@ -140,7 +141,8 @@ def test_update_covers_samples_outside_the_grid():
     assert change < 0.15
 
 
-def test_extension_after_update_with_outside_inputs_is_finite_and_exact():
+def test_extension_after_update_stays_exact():
+    # Non-uniform knots from an update, and inputs far outside every grid range.
     model = KAN([2, 4, 1], grid_size=5, seed=3, dtype=F64)
     samples = torch.randn(800, 2, generator=torch.Generator().manual_seed(2), dtype=F64) * 1.5
     model.update_grid(samples, uniform_weight=0.02)
