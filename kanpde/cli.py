@@ -16,7 +16,6 @@ sweep go on; ``kanpde.report`` then summarizes the sweep folder.
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
@@ -39,6 +38,7 @@ from torch import nn
 from kanpde.checkpoint import save_checkpoint
 from kanpde.models import build_model, count_parameters, resolve_dtype
 from kanpde.problem import Problem
+from kanpde.report import write_csv
 from kanpde.trainer import GridUpdate, Trainer, make_stages
 
 logger = logging.getLogger("kanpde")
@@ -267,13 +267,7 @@ def write_json(path: Path, content: dict[str, Any]) -> None:
 
 def write_history(path: Path, history: list[dict[str, Any]]) -> None:
     """Write one CSV row per history record; a metric missing from a record is left empty."""
-    columns: list[str] = []
-    for entry in history:
-        columns.extend(name for name in entry if name not in columns)
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(history)
+    write_csv(path, history)
 
 
 def _write_plots(problem, model, history, metric_names, folder: Path) -> None:

@@ -243,8 +243,8 @@ def write_report(sweeps: Sequence[str | Path], output: str | Path | None = None,
         "summary.md": output / "summary.md",
         "jobs.csv": output / "jobs.csv",
     }
-    _write_csv(paths["summary.csv"], rows)
-    _write_csv(paths["jobs.csv"], [_job_row(job, metric_names, output) for job in jobs])
+    _write_table(paths["summary.csv"], rows)
+    _write_table(paths["jobs.csv"], [_job_row(job, metric_names, output) for job in jobs])
     paths["summary.md"].write_text(_markdown(rows, metric_names, jobs, sweeps, common))
     if metric is not None and any(not math.isnan(row[f"{metric}_mean"]) for row in rows):
         from kanpde.plotting import plot_scaling
@@ -267,15 +267,22 @@ def _job_row(job: Job, metric_names: Sequence[str], root: Path) -> dict[str, Any
     return row
 
 
-def _write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+def write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    """Write one CSV row per mapping; the columns are all keys in order of first appearance, and a
+    key missing from a row is left empty."""
     columns: list[str] = []
     for row in rows:
         columns.extend(name for name in row if name not in columns)
     with open(path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
-        for row in rows:
-            writer.writerow({name: ("" if _is_nan(value) or value is None else value) for name, value in row.items()})
+        writer.writerows(rows)
+
+
+def _write_table(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    """Write report rows, leaving missing values (None or NaN) empty."""
+    blank = [{name: ("" if _is_nan(value) or value is None else value) for name, value in row.items()} for row in rows]
+    write_csv(path, blank)
 
 
 def _is_nan(value: Any) -> bool:

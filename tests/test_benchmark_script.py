@@ -36,3 +36,20 @@ def test_run_case_reports_a_timing(benchmark_module, model, widths, grid_size, m
 def test_equal_parameter_mlp(benchmark_module):
     assert benchmark_module.equal_parameter_mlp(750) == [2, 25, 25, 1]
     assert benchmark_module.kan_parameter_count([2, 10, 1], 20) == 750
+
+
+def test_grid_benchmark_table():
+    path = SCRIPT.with_name("grid.py")
+    if not path.is_file():
+        pytest.skip("tests are not inside a kanpde checkout")
+    spec = importlib.util.spec_from_file_location("grid_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    table = module.main(["--widths", "2", "3", "1", "--grid-size", "10", "--points", "100", "--boundary", "40",
+                         "--repeats", "2"])
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "ms" in line]
+    assert len(rows) == 3
+    # Extension 5 -> 10 keeps the loss to round-off, which the table prints to 12 decimals.
+    assert "5 -> 10:" in rows[1]
+    assert "loss ratio 1.000000000000" in rows[1]
+    assert "update:" in rows[2]
