@@ -453,6 +453,12 @@ class Trainer:
         self._parameters = self._trainable()
         self._good_state = [p.detach().clone() for p in self._parameters]
         change = max(report.relative_change for report in reports)
+        if kind == "extension" and self.model.grid_size % size_before:
+            logger.warning(
+                "step %d | grid size %d is not a multiple of %d, so the extension is a least-squares "
+                "fit that changes the network (loss %.3e -> %.3e); multiples keep it exactly",
+                step, self.model.grid_size, size_before, loss_before, loss_after,
+            )
         label = f"extension {size_before}->{self.model.grid_size}" if kind == "extension" else "update"
         event = {
             "step": step,

@@ -133,3 +133,14 @@ def test_grid_update_due_steps():
     update = GridUpdate(every=5, until=20)
     assert [step for step in range(30) if update.due(step)] == [0, 5, 10, 15]
     assert not any(GridUpdate(every=0).due(step) for step in range(10))
+
+
+def test_non_multiple_extension_warns(caplog):
+    problem = small_poisson_1d()
+    model = KAN([1, 3, 1], grid_size=4, seed=0, dtype=torch.float64)
+    stages = [Stage("lbfgs", steps=2), Stage("lbfgs", steps=1, grid_size=6)]
+    with caplog.at_level("WARNING", logger="kanpde.trainer"):
+        result = Trainer(problem, model, stages).fit()
+    assert model.grid_size == 6
+    assert result.grid_events[0]["grid_size_after"] == 6
+    assert "grid size 6 is not a multiple of 4" in caplog.text
