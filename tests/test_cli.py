@@ -384,7 +384,8 @@ def test_experiment_paper_poisson_composes():
     assert cfg.model.grid_size == 5
     assert (cfg.problem.n_interior, cfg.problem.n_boundary, cfg.problem.alpha) == (10000, 800, 0.01)
     assert cfg.problem.sampling == "uniform"
-    assert [stage.grid_size for stage in cfg.trainer.stages] == [5, 10, 20]
+    assert [stage.grid_size for stage in cfg.trainer.stages] == [5, 10, 20, 40]
+    assert cfg.trainer.grid_update.every == 5
     models = [name.strip() for name in cfg.hydra.sweeper.params.model.split(",")]
     assert models[0] == "paper/kan"
     assert len(models) == 10
@@ -393,7 +394,7 @@ def test_experiment_paper_poisson_composes():
     )
     _, model, trainer = build(settings)
     assert model.widths == [2, 100, 100, 100, 1]
-    assert [stage.grid_size for stage in trainer.stages] == [5, 10, 20]
+    assert [stage.grid_size for stage in trainer.stages] == [5, 10, 20, 40]
 
 
 def compose_settings(overrides):
