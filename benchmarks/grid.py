@@ -3,8 +3,8 @@
 For a KAN on the 2D Poisson problem (the KAN paper's solution, uniformly drawn points) this reports:
 
 - the median time of one loss evaluation with its parameter gradient (one L-BFGS closure call) on
-  evenly spaced knots, after grid extension (the outer knots keep the coarse spacing) and after a
-  grid update (knots at sample quantiles), where the basis takes its general path;
+  evenly spaced knots, after grid extension and after a grid update. After either change the knots
+  are unevenly spaced and the basis takes its general path;
 - the time of ``extend_grid`` and ``update_grid`` themselves;
 - the ratio of the loss after each change to the loss before, on a network first trained on the
   coarse grid: extension to multiples of G (exact), to another size, and updates whose refit

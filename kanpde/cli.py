@@ -81,10 +81,37 @@ def main(cfg: DictConfig) -> float | None:
         raise
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
+    if metrics["status"] == "failed" and not in_sweep:
+        raise SystemExit(f"kanpde: training failed: {metrics['stop_reason']}; the results so far are in {output_dir}")
     if metrics["status"] == "interrupted":
         # The shell's convention: 128 + the signal number.
-        sys.exit(128 + (signal.SIGTERM if "SIGTERM" in metrics["stop_reason"] else signal.SIGINT))
+        code = 128 + (signal.SIGTERM if "SIGTERM" in metrics["stop_reason"] else signal.SIGINT)
+        if not in_sweep:
+            sys.exit(code)
+        if _jobs_run_in_this_process(hydra_config):
+            # The signal was meant for the whole sweep, which runs in this process: stop it, but
+            # first write the report of the jobs so far, which the end-of-sweep callback would skip.
+            _report_unfinished_sweep(Path(str(hydra_config.sweep.dir)))
+            sys.exit(code)
+        # In a launcher's worker process (joblib, submitit) the signal ends this job only; the
+        # launcher collects its interrupted status and the sweep report lists it.
     return metrics.get("metrics", {}).get("mse")
+
+
+def _jobs_run_in_this_process(hydra_config) -> bool:
+    """Return whether the sweep's launcher runs jobs one after another in the main process."""
+    return str(hydra_config.launcher.get("_target_", "")).endswith("BasicLauncher")
+
+
+def _report_unfinished_sweep(sweep_dir: Path) -> None:
+    from kanpde.report import write_report
+
+    try:
+        paths = write_report([sweep_dir])
+    except (OSError, ValueError) as error:
+        logger.error("could not write the report of the interrupted sweep %s: %s", sweep_dir, error)
+        return
+    logger.warning("sweep interrupted; the report of the jobs so far is in %s", paths["summary.md"])
 
 
 def _interrupt_on_sigterm(signum, frame) -> None:
@@ -216,7 +243,7 @@ def run(settings: dict[str, Any], output_dir: Path, problem_name: str = "custom"
         stage_notes=result.stage_notes,
         wall_time_s=result.wall_time,
         metrics={name: final[name] for name in metric_names},
-        loss={name: final[name] for name in ("loss", *problem.loss_weights)},
+        loss={name: final.get(name) for name in ("loss", *problem.loss_weights)},
         # Grid extension changes the number of coefficients, so the count is taken after training.
         parameters=count_parameters(model),
         parameters_initial=n_parameters,
@@ -233,7 +260,11 @@ def run(settings: dict[str, Any], output_dir: Path, problem_name: str = "custom"
     )
     write_json(output_dir / "metrics.json", summary)
     if settings.get("plots", True):
-        _write_plots(problem, model, result.history, metric_names, output_dir / "plots")
+        try:
+            _write_plots(problem, model, result.history, metric_names, output_dir / "plots")
+        except Exception:
+            # The results are already on disk; a figure that cannot be drawn must not fail the run.
+            logger.exception("could not draw the plots in %s", output_dir / "plots")
     logger.info("results written to %s", output_dir)
     return summary
 

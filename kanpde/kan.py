@@ -14,6 +14,7 @@ part that acts outside the extended knot span, where all B_m are zero.
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, Sequence
 
 import torch
@@ -127,8 +128,28 @@ def check_dtype(dtype: torch.dtype | None) -> None:
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
 
 
+def check_grid_size(grid_size: int) -> None:
+    """Raise ``ValueError`` unless ``grid_size`` is a positive integer."""
+    if not (isinstance(grid_size, numbers.Integral) and not isinstance(grid_size, bool) and grid_size >= 1):
+        raise ValueError(f"grid_size must be a positive integer (the number of grid intervals), got {grid_size!r}")
+
+
+def check_fit_derivatives(fit_derivatives: int) -> None:
+    """Raise ``ValueError`` unless ``fit_derivatives`` is 0, 1 or 2."""
+    if not (isinstance(fit_derivatives, numbers.Integral) and not isinstance(fit_derivatives, bool)
+            and 0 <= fit_derivatives <= 2):
+        raise ValueError(f"fit_derivatives must be 0, 1 or 2, got {fit_derivatives!r}")
+
+
 def check_samples(x: Tensor, n_inputs: int) -> None:
-    """Raise ``ValueError`` unless x is (N, n_inputs) with N >= 1 and finite entries."""
+    """Raise ``TypeError`` unless x is a floating-point tensor, and ``ValueError`` unless it is
+    (N, n_inputs) with N >= 1 and finite entries."""
+    if not isinstance(x, Tensor) or not x.is_floating_point():
+        raise TypeError(
+            f"grid samples must be a floating-point torch.Tensor, got {type(x).__name__}"
+            + (f" of dtype {x.dtype}" if isinstance(x, Tensor) else "")
+            + "; convert with torch.as_tensor(x, dtype=torch.float64)"
+        )
     if x.ndim != 2 or x.shape[1] != n_inputs or x.shape[0] < 1:
         raise ValueError(f"grid samples must be shaped (N, {n_inputs}) with N >= 1, got {tuple(x.shape)}")
     if not bool(torch.isfinite(x).all()):
@@ -140,7 +161,8 @@ def check_samples(x: Tensor, n_inputs: int) -> None:
 
 def check_uniform_weight(uniform_weight: float) -> None:
     """Raise ``ValueError`` unless 0 <= uniform_weight <= 1."""
-    if not (isinstance(uniform_weight, (int, float)) and 0 <= uniform_weight <= 1):
+    if not (isinstance(uniform_weight, numbers.Real) and not isinstance(uniform_weight, bool)
+            and 0 <= uniform_weight <= 1):
         raise ValueError(
             f"uniform_weight must be a number from 0 (knots at sample quantiles) to 1 (uniform knots), "
             f"got {uniform_weight!r}"
@@ -290,6 +312,8 @@ class KANLayer(nn.Module):
         """
         check_samples(x, self.in_features)
         check_uniform_weight(uniform_weight)
+        check_fit_derivatives(fit_derivatives)
+        x = x.to(dtype=self.knots.dtype, device=self.knots.device)
         knots, fallback = adaptive_knots(
             x.detach().to(self.knots.dtype), self.knots, self.grid_size, self.spline_order, uniform_weight
         )
@@ -308,7 +332,7 @@ class KANLayer(nn.Module):
         edge functions are kept to round-off everywhere (see ``kanpde.grid``). Otherwise they are
         refit by least squares over the whole knot span; the report gives the largest change.
         """
-        check_grid(grid_size, self.spline_order, self.grid_range)
+        check_grid_size(grid_size)
         knots = refined_knots(self.knots, self.grid_size, grid_size, self.spline_order)
         points = fit_points(knots, self.spline_order)
         coefficients, report = refit_coefficients(
@@ -441,10 +465,20 @@ class KAN(nn.Module):
         ``KANLayer.update_grid``; returns one report per layer.
         """
         check_samples(x, self.input_dim)
+        check_uniform_weight(uniform_weight)
+        check_fit_derivatives(fit_derivatives)
+        parameter = self.layers[0].coefficients
+        x = x.to(dtype=parameter.dtype, device=parameter.device)
+        saved = self.grids()
         reports = []
-        for layer in self.layers:
-            reports.append(layer.update_grid(x, uniform_weight, fit_derivatives))
-            x = layer(x)
+        try:
+            for layer in self.layers:
+                reports.append(layer.update_grid(x, uniform_weight, fit_derivatives))
+                x = layer(x)
+        except Exception:
+            # All layers or none: a failure in a later layer must not leave the earlier ones moved.
+            self.set_grids(saved)
+            raise
         return reports
 
     @torch.no_grad()
@@ -454,6 +488,8 @@ class KAN(nn.Module):
         Exact to round-off when ``grid_size`` is a multiple of the current G (for example 5 -> 10 ->
         20); otherwise see the returned per-layer reports.
         """
+        check_grid_size(grid_size)
+        check_fit_derivatives(fit_derivatives)
         reports = [layer.extend_grid(grid_size, fit_derivatives) for layer in self.layers]
         self.grid_size = grid_size
         return reports

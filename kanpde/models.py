@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Sequence
 
 import torch
@@ -65,7 +66,15 @@ def build_model(
         hidden_widths = [width] * (depth - 1)
     if widths is None:
         widths = [input_dim, *hidden_widths, output_dim]
-    return MODEL_CLASSES[kind](widths, seed=seed, dtype=dtype, device=device, **options)
+    model_class = MODEL_CLASSES[kind]
+    known = set(inspect.signature(model_class).parameters) - {"widths", "seed", "dtype", "device"}
+    unknown = set(options) - known
+    if unknown:
+        raise ValueError(
+            f"unknown model setting(s) {sorted(unknown)} for a {kind} model; known settings: "
+            f"{sorted(known | {'widths', 'hidden_widths', 'depth', 'width'})}"
+        )
+    return model_class(widths, seed=seed, dtype=dtype, device=device, **options)
 
 
 def count_parameters(model: nn.Module) -> int:

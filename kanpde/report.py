@@ -5,9 +5,10 @@ Usage: ``python -m kanpde.report SWEEP_DIR [SWEEP_DIR ...] [--output DIR] [--met
 A sweep folder contains one job folder per run (Hydra's numbered subfolders, each with ``.hydra/`` and
 ``metrics.json``). Every job is listed, failed and diverged ones included; a job folder without a
 readable ``metrics.json`` counts as failed. Jobs are grouped by their command-line overrides without
-``seed`` (and without settings the model ignored, such as ``model.grid_size`` for an MLP); runs that
+``seed`` and without settings the model ignored (such as ``model.grid_size`` for an MLP). Runs that
 repeat a configuration and seed are counted once. Means and standard deviations (n - 1 in the
-denominator) are taken over the runs with status ``ok``.
+denominator) are taken over the runs with status ``ok``, or, for a configuration without any, over
+its interrupted and diverged runs (column ``statistics_over`` says which).
 
 Written to the output folder (the first sweep folder by default):
 
@@ -68,8 +69,10 @@ def find_job_folders(sweep: Path) -> list[Path]:
     A sweep root with ``multirun.yaml`` is not itself a job; a folder given directly that contains
     ``metrics.json`` is one.
     """
+    if not sweep.exists():
+        raise FileNotFoundError(f"sweep folder {str(sweep)!r} does not exist")
     if not sweep.is_dir():
-        raise FileNotFoundError(f"sweep folder {str(sweep)!r} does not exist or is not a folder")
+        raise FileNotFoundError(f"{str(sweep)!r} is a file, not a sweep folder; pass the folder that contains the jobs")
     candidates = {path.parent for path in sweep.rglob("metrics.json")}
     candidates |= {path.parent for path in sweep.rglob(".hydra") if path.is_dir()}
     candidates = {folder for folder in candidates if not (folder / "multirun.yaml").exists()}
@@ -165,6 +168,11 @@ def summarize(jobs: Sequence[Job]) -> tuple[list[dict[str, Any]], list[str]]:
     rows = []
     for configuration, runs in groups.items():
         finished = [job for job in runs if job.status == "ok"]
+        statistics_over = "ok"
+        if not finished:
+            # A configuration whose every run stopped early still shows where those runs ended.
+            finished = [job for job in runs if job.status in ("interrupted", "diverged") and job.metrics]
+            statistics_over = "stopped early" if finished else ""
         counts: dict[str, int] = {}
         for job in runs:
             counts[job.status] = counts.get(job.status, 0) + 1
@@ -176,7 +184,8 @@ def summarize(jobs: Sequence[Job]) -> tuple[list[dict[str, Any]], list[str]]:
             "grid_size": described.grid_size if described.grid_size is not None else "",
             "parameters": described.parameters if described.parameters is not None else "",
             "runs": len(runs),
-            "ok": len(finished),
+            "ok": sum(job.status == "ok" for job in runs),
+            "statistics_over": statistics_over,
             "status": ", ".join(f"{status} {count}" for status, count in sorted(counts.items())),
             "seeds": " ".join(str(job.seed) for job in runs if job.seed is not None),
         }
@@ -226,10 +235,8 @@ def write_report(sweeps: Sequence[str | Path], output: str | Path | None = None,
     if not folders:
         raise ValueError(
             f"no job folders (with metrics.json or .hydra/) found under {[str(s) for s in sweeps]}; "
-            f"pass the folder that a sweep printed, such as multirun/2026-01-31/12-00-00-000000"
+            f"pass the folder that a sweep printed, such as multirun/2026-01-31/12-00-00-000000-4242"
         )
-    output = Path(output) if output is not None else sweeps[0]
-    output.mkdir(parents=True, exist_ok=True)
     jobs = [read_job(folder) for folder in folders]
     common = strip_common_overrides(jobs)
     rows, metric_names = summarize(jobs)
@@ -237,6 +244,8 @@ def write_report(sweeps: Sequence[str | Path], output: str | Path | None = None,
         metric = default_metric(metric_names)
     elif metric not in metric_names:
         raise ValueError(f"unknown metric {metric!r}; the jobs report {metric_names}")
+    output = Path(output) if output is not None else sweeps[0]
+    output.mkdir(parents=True, exist_ok=True)
 
     paths = {
         "summary.csv": output / "summary.csv",
@@ -268,8 +277,10 @@ def _job_row(job: Job, metric_names: Sequence[str], root: Path) -> dict[str, Any
 
 
 def write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    """Write one CSV row per mapping; the columns are all keys in order of first appearance, and a
-    key missing from a row is left empty."""
+    """Write one CSV row per mapping, with every key as a column in order of first appearance.
+
+    A key missing from a row is left empty.
+    """
     columns: list[str] = []
     for row in rows:
         columns.extend(name for name in row if name not in columns)
@@ -327,7 +338,8 @@ def _markdown(
         "",
         f"Sweep folder(s): {', '.join(str(sweep) for sweep in sweeps)}. {len(jobs)} job(s), "
         f"{sum(job.status == 'ok' for job in jobs)} with status ok. Means and standard deviations "
-        f"are over the runs with status ok (different seeds); the standard deviation needs two runs.",
+        f"are over the runs with status ok (different seeds); the standard deviation needs two runs. "
+        f"A configuration without such a run shows its interrupted or diverged runs instead, marked with *.",
         "",
         *([f"Settings shared by every job: `{' '.join(common)}`.", ""] if common else []),
         "| " + " | ".join(header) + " |",
@@ -340,6 +352,8 @@ def _markdown(
             mean, std = _number(row[f"{name}_mean"]), _number(row[f"{name}_std"])
             if name == "wall_time_s" and mean:
                 mean, std = f"{row[f'{name}_mean']:.1f}", (f"{row[f'{name}_std']:.1f}" if std else "")
+            if mean and row["statistics_over"] == "stopped early":
+                mean += "*"
             cells.append(f"{mean} ± {std}" if std else mean)
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
@@ -23,6 +24,16 @@ from kanpde.problem import Problem, model_dtype_device
 logger = logging.getLogger(__name__)
 
 OPTIMIZERS = ("adam", "lbfgs")
+
+
+def is_integer(value: Any) -> bool:
+    """Return whether ``value`` is an integer (Python or NumPy), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_real(value: Any) -> bool:
+    """Return whether ``value`` is a finite real number, not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 DEFAULT_LEARNING_RATES = {"adam": 1e-3, "lbfgs": 1.0}
 
 
@@ -62,9 +73,7 @@ class Stage:
     grid_size: int | None = None
 
     def __post_init__(self) -> None:
-        if self.grid_size is not None and (
-            isinstance(self.grid_size, bool) or not isinstance(self.grid_size, int) or self.grid_size < 1
-        ):
+        if self.grid_size is not None and not (is_integer(self.grid_size) and self.grid_size >= 1):
             raise ValueError(
                 f"a stage's grid_size must be a positive integer or null (keep the grid), "
                 f"got grid_size={self.grid_size!r}"
@@ -74,12 +83,12 @@ class Stage:
                 f"unknown optimizer {self.optimizer!r}; choose one of {list(OPTIMIZERS)} "
                 f"in the trainer's stages"
             )
-        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
+        if not (is_integer(self.steps) and self.steps >= 1):
             raise ValueError(
                 f"a stage needs steps >= 1, got steps={self.steps!r} for {self.optimizer}; "
                 f"set the stage's steps to a positive integer"
             )
-        if self.lr is not None and not self.lr > 0:
+        if self.lr is not None and not (is_real(self.lr) and self.lr > 0):
             raise ValueError(
                 f"learning rate must be positive, got lr={self.lr!r} for {self.optimizer}; "
                 f"typical values are 1e-3 for adam and 1 for lbfgs"
@@ -88,15 +97,18 @@ class Stage:
             raise ValueError(
                 f"unknown line_search {self.line_search!r}; use strong_wolfe or null (fixed step)"
             )
-        if not (self.tolerance_grad >= 0 and self.tolerance_change >= 0):
+        if not all(is_real(value) and value >= 0 for value in (self.tolerance_grad, self.tolerance_change)):
             raise ValueError(
                 f"L-BFGS tolerances must be non-negative, got tolerance_grad={self.tolerance_grad!r} "
                 f"and tolerance_change={self.tolerance_change!r}"
             )
-        if self.max_iter < 1 or self.history_size < 1:
+        if not all(is_integer(value) and value >= 1 for value in (self.max_iter, self.history_size)):
             raise ValueError(
-                f"max_iter and history_size must be at least 1, got {self.max_iter} and {self.history_size}"
+                f"max_iter and history_size must be integers of at least 1, got {self.max_iter!r} and "
+                f"{self.history_size!r}"
             )
+        if not (len(self.betas) == 2 and all(is_real(beta) and 0 <= beta < 1 for beta in self.betas)):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}; the usual is [0.9, 0.999]")
 
     @property
     def learning_rate(self) -> float:
@@ -134,7 +146,10 @@ def make_stages(specs: Iterable[Mapping[str, Any]]) -> list[Stage]:
         values = dict(spec)
         if "betas" in values:
             values["betas"] = tuple(values["betas"])
-        stages.append(Stage(**values))
+        try:
+            stages.append(Stage(**values))
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"stage {index}: {error}") from error
     if not stages:
         raise ValueError("the trainer needs at least one optimizer stage")
     return stages
@@ -162,17 +177,17 @@ class GridUpdate:
             value = getattr(self, name)
             if value is None and name == "until":
                 continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            if not (is_integer(value) and value >= 0):
                 raise ValueError(
                     f"grid_update.{name} must be a non-negative integer, got {value!r}"
                     + ("; use 0 to disable grid updates" if name == "every" else "; use null for no limit")
                 )
-        if not (isinstance(self.uniform_weight, (int, float)) and 0 <= self.uniform_weight <= 1):
+        if not (is_real(self.uniform_weight) and 0 <= self.uniform_weight <= 1):
             raise ValueError(
                 f"grid_update.uniform_weight must be from 0 (knots at sample quantiles) to 1 (uniform "
                 f"knots), got {self.uniform_weight!r}"
             )
-        if self.fit_derivatives not in (0, 1, 2):
+        if not (is_integer(self.fit_derivatives) and 0 <= self.fit_derivatives <= 2):
             raise ValueError(f"grid_update.fit_derivatives must be 0, 1 or 2, got {self.fit_derivatives!r}")
 
     def due(self, stage_step: int) -> bool:
@@ -199,7 +214,8 @@ class TrainResult:
     """Outcome of ``Trainer.fit``.
 
     Attributes:
-        status: ``ok``, ``diverged`` (a non-finite loss stopped the run) or ``interrupted``.
+        status: ``ok``, ``diverged`` (a non-finite loss stopped the run), ``interrupted`` or
+            ``failed`` (an unexpected exception stopped it; ``stop_reason`` names it).
         stop_reason: a sentence saying why training ended.
         steps: number of completed steps.
         wall_time: seconds spent in ``fit``.
@@ -266,9 +282,9 @@ class Trainer:
         self.stages = list(stages)
         self.loss_weights = self._merge_weights(problem.loss_weights, loss_weights or {})
         for name, value in (("log_every", log_every), ("eval_every", eval_every)):
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be at least 1, got {value!r}")
-        if resample_every < 0:
+            if value is not None and not (is_integer(value) and value >= 1):
+                raise ValueError(f"{name} must be an integer of at least 1, got {value!r}")
+        if not (is_integer(resample_every) and resample_every >= 0):
             raise ValueError(f"resample_every must be 0 (never) or positive, got {resample_every!r}")
         self.log_every = log_every
         self.eval_every = eval_every or log_every
@@ -372,6 +388,12 @@ class Trainer:
             cause = str(error) or "SIGINT"
             status, reason = "interrupted", f"interrupted at step {step} by {cause}"
             logger.warning(reason)
+        except Exception as error:
+            # An unexpected error ends training like a divergence, so that the steps so far and the
+            # last good parameters are still returned and written out.
+            logger.exception("training failed at step %d", step)
+            self._restore_good_state()
+            status, reason = "failed", f"{type(error).__name__} at step {step}: {error}"
 
         history.append(self._final_record(points, step, start))
         logger.info(format_progress(history[-1]))
@@ -413,6 +435,7 @@ class Trainer:
         entry = {"step": step, "stage": stage_index, "optimizer": stage.optimizer, **record, **metrics}
         if self.has_grid:
             entry["grid_size"] = self.model.grid_size
+            entry["event"] = ""
         entry["time"] = time.perf_counter() - start
         return entry, evaluations
 
@@ -441,8 +464,8 @@ class Trainer:
                 )
             loss_after = self._current_loss(points)
             failure = None if math.isfinite(loss_after) else f"the loss became {loss_after}"
-        except ValueError as error:
-            failure = str(error)
+        except (ValueError, TypeError, RuntimeError) as error:
+            failure = f"{type(error).__name__}: {error}"
         if failure is not None:
             self.model.set_grids(saved)
             note = f"grid {kind} at step {step} was undone and the grid kept at G = {size_before}: {failure}"
@@ -455,11 +478,20 @@ class Trainer:
         change = max(report.relative_change for report in reports)
         if kind == "extension" and self.model.grid_size % size_before:
             logger.warning(
-                "step %d | grid size %d is not a multiple of %d, so the extension is a least-squares "
-                "fit that changes the network (loss %.3e -> %.3e); multiples keep it exactly",
+                "step %d | grid size %d is not a multiple of %d, so the change is a least-squares "
+                "fit that alters the network (loss %.3e -> %.3e); multiples keep it exactly",
                 step, self.model.grid_size, size_before, loss_before, loss_after,
             )
-        label = f"extension {size_before}->{self.model.grid_size}" if kind == "extension" else "update"
+        label = "update"
+        if kind == "extension":
+            direction = "extension" if self.model.grid_size > size_before else "coarsening"
+            label = f"{direction} {size_before}->{self.model.grid_size}"
+        fallback = sorted({index for report in reports for index in report.fallback_inputs})
+        if fallback:
+            logger.warning(
+                "step %d | grid update kept the old knots of input(s) %s of some layer, whose samples "
+                "span no interval", step, fallback,
+            )
         event = {
             "step": step,
             "stage": stage_index,
@@ -491,6 +523,14 @@ class Trainer:
         return 1
 
     def _final_record(self, points: Mapping[str, Tensor], step: int, start: float) -> dict[str, Any]:
+        try:
+            return self._evaluate_final(points, step, start)
+        except Exception:
+            # After a failed run the same error may recur here; the history so far must survive it.
+            logger.exception("could not evaluate the final state")
+            return {"step": step, "stage": "final", "optimizer": "", "time": time.perf_counter() - start}
+
+    def _evaluate_final(self, points: Mapping[str, Tensor], step: int, start: float) -> dict[str, Any]:
         terms = self.problem.losses(self.model, points)
         loss = sum(self.loss_weights[name] * value for name, value in terms.items())
         entry: dict[str, Any] = {"step": step, "stage": "final", "optimizer": ""}
@@ -498,6 +538,7 @@ class Trainer:
         entry.update(self.problem.evaluate(self.model))
         if self.has_grid:
             entry["grid_size"] = self.model.grid_size
+            entry["event"] = ""
         entry["time"] = time.perf_counter() - start
         return entry
 

@@ -435,3 +435,83 @@ def test_invalid_grid_schedule_settings(tmp_path, override, message):
     assert completed.returncode != 0
     assert message in completed.stderr
     assert json.loads((out / "metrics.json").read_text())["status"] == "failed"
+
+
+def test_cli_failed_training_keeps_results(tmp_path):
+    # A user problem with a bug that shows only after a few loss evaluations.
+    (tmp_path / "user_problems").mkdir()
+    (tmp_path / "user_problems" / "buggy_problem.py").write_text(textwrap.dedent('''
+        import torch
+        from kanpde import Problem
+
+        class Buggy(Problem):
+            input_dim = 1
+            loss_weights = {"fit": 1.0}
+
+            def __init__(self):
+                self.calls = 0
+
+            def sample(self, rng):
+                return {"x": torch.linspace(-1, 1, 16, dtype=torch.float64).unsqueeze(1)}
+
+            def losses(self, model, points):
+                self.calls += 1
+                if self.calls > 4:
+                    raise KeyError("u_xx")
+                return {"fit": (model(points["x"]) - 1).pow(2).mean()}
+
+            def evaluate(self, model):
+                return {"mse": model(torch.zeros(1, 1, dtype=torch.float64)).sub(1).pow(2).item()}
+    '''))
+    config_dir = tmp_path / "user_conf" / "problem"
+    config_dir.mkdir(parents=True)
+    (config_dir / "buggy.yaml").write_text("_target_: buggy_problem.Buggy\n")
+    out = tmp_path / "run"
+    completed = run_cli(
+        ["problem=buggy", f"hydra.searchpath=[file://{tmp_path / 'user_conf'}]", "trainer=adam",
+         "trainer.stages.0.steps=50", f"hydra.run.dir={out}"],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(tmp_path / "user_problems")},
+    )
+    assert completed.returncode == 1
+    assert "training failed: KeyError at step 4" in completed.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "failed"
+    assert metrics["steps"] == 4
+    with open(out / "history.csv") as handle:
+        assert len(list(csv.DictReader(handle))) == 5  # four steps and the final record
+    assert (out / "checkpoint.pt").is_file()
+
+
+def test_cli_rejects_unknown_model_setting(tmp_path):
+    completed = run_cli([*TINY_1D, "+model.foo=1", f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
+    assert completed.returncode != 0
+    assert "unknown model setting(s) ['foo'] for a kan model" in completed.stderr
+
+
+def test_sigterm_stops_sweep_and_writes_report(tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kanpde", "-m", "problem=poisson_1d", "problem.n_interior=32",
+         "model.hidden_widths=[3]", "trainer=adam", "trainer.stages.0.steps=1000000", "trainer.log_every=1",
+         "plots=false", "seed=0,1"],
+        cwd=tmp_path,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        logs = list((tmp_path / "multirun").glob("*/*/0/kanpde.log"))
+        if logs and "step 1 |" in logs[0].read_text():
+            break
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    _, error = process.communicate(timeout=120)
+    assert process.returncode == 143, error
+    [sweep] = [path.parent for path in (tmp_path / "multirun").glob("*/*/multirun.yaml")]
+    assert not (sweep / "1").exists()  # the second job never started
+    with open(sweep / "jobs.csv", newline="") as handle:
+        [job] = list(csv.DictReader(handle))
+    assert job["status"] == "interrupted"
+    assert (sweep / "summary.md").is_file()

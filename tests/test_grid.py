@@ -195,9 +195,12 @@ def test_update_rejects_bad_input(samples, weight, message):
 
 def test_extension_rejects_invalid_grid_size():
     model = KAN([2, 2, 1], grid_size=5, dtype=F64)
-    with pytest.raises(ValueError, match="grid_size must be an integer of at least 1"):
-        model.extend_grid(0)
+    for grid_size in (0, 2.5, True):
+        with pytest.raises(ValueError, match="grid_size must be a positive integer"):
+            model.extend_grid(grid_size)
     assert model.grid_size == 5
+    with pytest.raises(ValueError, match="fit_derivatives must be 0, 1 or 2"):
+        model.extend_grid(10, fit_derivatives=1.5)
 
 
 def test_set_grids_restores_previous_grid():
@@ -229,3 +232,38 @@ def test_grid_changes_keep_dtype(dtype):
     model.extend_grid(10)
     assert all(p.dtype == dtype for p in model.parameters())
     assert all(layer.knots.dtype == dtype for layer in model.layers)
+
+
+def test_update_converts_float32_samples():
+    model = KAN([2, 3, 1], grid_size=5, seed=0, dtype=F64)
+    samples = torch.rand(200, 2, dtype=torch.float32) * 2 - 1
+    model.update_grid(samples)
+    assert all(layer.knots.dtype == F64 for layer in model.layers)
+    assert model.layers[0].knots[0, 3].item() == pytest.approx(samples[:, 0].min().item(), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "samples, message",
+    [
+        (torch.ones(10, 2, dtype=torch.long), "floating-point torch.Tensor, got Tensor of dtype torch.int64"),
+        ([[0.0, 1.0]], "floating-point torch.Tensor, got list"),
+    ],
+)
+def test_update_rejects_non_float_samples(samples, message):
+    model = KAN([2, 3, 1], grid_size=5, seed=0, dtype=F64)
+    with pytest.raises(TypeError, match=message):
+        model.update_grid(samples)
+
+
+def test_network_update_is_all_or_nothing(monkeypatch):
+    model = KAN([2, 3, 1], grid_size=5, seed=0, dtype=F64)
+    before = [knots.clone() for knots, _ in model.grids()]
+
+    def failing_update(*args, **kwargs):
+        raise RuntimeError("simulated failure in the second layer")
+
+    monkeypatch.setattr(model.layers[1], "update_grid", failing_update)
+    with pytest.raises(RuntimeError, match="simulated failure"):
+        model.update_grid(torch.rand(100, 2, dtype=F64))
+    for (knots, _), old in zip(model.grids(), before):
+        assert torch.equal(knots, old)

@@ -50,7 +50,7 @@ def test_extension_events_keep_the_loss():
     for event in events:
         assert event["kind"] == "extension"
         assert event["loss_after"] == pytest.approx(event["loss_before"], rel=EXTENSION_LOSS_RTOL)
-    marked = {entry["step"]: entry["event"] for entry in result.history if "event" in entry}
+    marked = {entry["step"]: entry["event"] for entry in result.history if entry.get("event")}
     assert marked == {6: "extension 5->10", 12: "extension 10->20"}
 
 
@@ -144,3 +144,11 @@ def test_non_multiple_extension_warns(caplog):
     assert model.grid_size == 6
     assert result.grid_events[0]["grid_size_after"] == 6
     assert "grid size 6 is not a multiple of 4" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "settings", [{"fit_derivatives": 2.0}, {"fit_derivatives": True}, {"uniform_weight": True}, {"every": 2.5}]
+)
+def test_grid_update_rejects_wrong_types(settings):
+    with pytest.raises(ValueError, match="grid_update"):
+        GridUpdate(**settings)

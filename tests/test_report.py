@@ -105,6 +105,7 @@ def test_report_lists_failed_jobs(sweep):
     assert rows["model=kan model.grid_size=0"]["status"] == "failed 1"
     assert rows["model=kan model.grid_size=0"]["mse_mean"] == ""
     assert rows["model=kan model.grid_size=7"]["status"] == "failed 1"
+    assert rows["model=kan model.grid_size=7"]["statistics_over"] == ""
 
     markdown = paths["summary.md"].read_text()
     assert "Settings shared by every job: `problem=poisson_1d`" in markdown
@@ -138,12 +139,16 @@ def test_report_to_other_folder_and_metric(sweep, tmp_path):
     assert paths["scaling.png"].parent == tmp_path / "report"
     assert paths["scaling.png"].stat().st_size > 0
     with pytest.raises(ValueError, match="unknown metric 'accuracy'"):
-        write_report([sweep], metric="accuracy")
+        write_report([sweep], output=tmp_path / "rejected", metric="accuracy")
+    assert not (tmp_path / "rejected").exists()
 
 
 def test_report_command_errors(tmp_path, capsys):
     assert main([str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "file.txt").write_text("")
+    assert main([str(tmp_path / "file.txt")]) == 2
+    assert "is a file, not a sweep folder" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
     assert main([str(tmp_path / "empty")]) == 2
     assert "no job folders" in capsys.readouterr().err
@@ -156,3 +161,15 @@ def test_report_module_runs_as_command(sweep):
     assert completed.returncode == 0, completed.stderr
     assert str(sweep / "summary.md") in completed.stdout
     assert (sweep / "summary.csv").exists()
+
+
+def test_report_shows_runs_that_stopped_early(tmp_path):
+    sweep = tmp_path / "sweep"
+    write_job(sweep, 0, ["model=mlp", "seed=0"], finished("mlp", 0, 2e-5, [2, 100, 1], 401, status="interrupted"))
+    write_job(sweep, 1, ["model=kan", "seed=0"], finished("kan", 0, 1e-6, [2, 5, 1], 100, grid_size=5))
+    paths = write_report([sweep])
+    rows = read_rows(paths["summary.csv"])
+    assert rows["model=mlp"]["statistics_over"] == "stopped early"
+    assert float(rows["model=mlp"]["mse_mean"]) == pytest.approx(2e-5, rel=STATISTICS_RTOL)
+    assert rows["model=kan"]["statistics_over"] == "ok"
+    assert "| 2.00e-05* |" in paths["summary.md"].read_text()

@@ -166,3 +166,49 @@ def test_blow_up_through_kan_ends_diverged():
     assert result.status == "diverged"
     assert "is nan" in result.stop_reason or "is inf" in result.stop_reason
     assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+class FailingProblem(Problem):
+    """A problem whose loss raises an unexpected error from its fourth evaluation on."""
+
+    input_dim = 1
+    loss_weights = {"fit": 1.0}
+
+    def __init__(self):
+        self.calls = 0
+
+    def sample(self, rng):
+        return {"x": torch.linspace(-1, 1, 16, dtype=torch.float64).unsqueeze(1)}
+
+    def losses(self, model, points):
+        self.calls += 1
+        if self.calls > 3:
+            raise IndexError("simulated bug in a problem")
+        return {"fit": (model(points["x"]) ** 2).mean()}
+
+    def evaluate(self, model):
+        return {}
+
+
+def test_unexpected_error_ends_run_as_failed():
+    model = MLP([1, 4, 1], seed=0, dtype=torch.float64)
+    result = Trainer(FailingProblem(), model, [Stage("adam", steps=10, lr=1e-2)]).fit()
+    assert result.status == "failed"
+    assert result.stop_reason.startswith("IndexError at step 3: simulated bug in a problem")
+    assert [entry["step"] for entry in result.history] == [0, 1, 2, 3]
+    assert result.history[-1]["stage"] == "final"
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"optimizer": "lbfgs", "steps": 1, "history_size": 2.5}, "stage 0: max_iter and history_size must be integers"),
+        ({"optimizer": "lbfgs", "steps": 1, "tolerance_grad": "abc"}, "stage 0: L-BFGS tolerances must be non-negative"),
+        ({"optimizer": "adam", "steps": 1, "betas": [0.9, 1.5]}, r"stage 0: betas must be two numbers in \[0, 1\)"),
+        ({"optimizer": "adam", "steps": 1, "lr": "fast"}, "stage 0: learning rate must be positive"),
+    ],
+)
+def test_make_stages_names_stage_and_value(spec, message):
+    with pytest.raises(ValueError, match=message):
+        make_stages([spec])
