@@ -515,3 +515,38 @@ def test_sigterm_stops_sweep_and_writes_report(tmp_path):
         [job] = list(csv.DictReader(handle))
     assert job["status"] == "interrupted"
     assert (sweep / "summary.md").is_file()
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds worker processes through /proc")
+def test_sigterm_to_joblib_worker_ends_that_job_only(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kanpde", "-m", "problem=poisson_1d", "problem.n_interior=32",
+         "model.hidden_widths=[3]", "trainer=adam", "trainer.stages.0.steps=1000000", "trainer.log_every=1",
+         "plots=false", "seed=0,1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+        cwd=tmp_path,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        logs = list((tmp_path / "multirun").glob("*/*/*/kanpde.log"))
+        if len(logs) == 2 and all("step 1 |" in log.read_text() for log in logs):
+            break
+        time.sleep(0.2)
+    # The workers are the children of the sweep's process that hold a job's log file open.
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+    workers = [int(pid) for pid in children
+               if any("kanpde.log" in os.path.realpath(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()
+                      if fd.is_symlink())]
+    assert len(workers) == 2
+    for pid in workers:
+        os.kill(pid, signal.SIGTERM)
+    _, error = process.communicate(timeout=120)
+    assert process.returncode == 0, error
+    [sweep] = [path.parent for path in (tmp_path / "multirun").glob("*/*/multirun.yaml")]
+    with open(sweep / "jobs.csv", newline="") as handle:
+        statuses = [row["status"] for row in csv.DictReader(handle)]
+    assert statuses == ["interrupted", "interrupted"]
