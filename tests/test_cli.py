@@ -517,7 +517,10 @@ def test_sigterm_stops_sweep_and_writes_report(tmp_path):
     assert (sweep / "summary.md").is_file()
 
 
-@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds worker processes through /proc")
+@pytest.mark.skipif(
+    not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists(),
+    reason="finds worker processes through /proc/PID/task/PID/children (Linux)",
+)
 def test_sigterm_to_joblib_worker_ends_that_job_only(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
     process = subprocess.Popen(
