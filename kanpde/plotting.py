@@ -161,9 +161,14 @@ def plot_scaling(rows: Sequence[dict[str, Any]], metric: str, path: str | Path) 
         lower = np.minimum(stds, means * 0.999)
         axis.errorbar(parameters, means, yerr=[lower, stds], marker="o", capsize=3, color=f"C{index}",
                       label=kind.upper(), linestyle="-" if len(points) > 1 else "none")
-        for row, x, y in zip(points, parameters, means):
+        for position, (row, x, y) in enumerate(zip(points, parameters, means)):
             text = row["widths"] + (f" G={row['grid_size']}" if row["grid_size"] not in ("", None) else "")
-            axis.annotate(text, (x, y), xytext=(4, 4), textcoords="offset points", fontsize=7)
+            if row.get("statistics_over") == "stopped early":
+                text += " (stopped early)"
+                axis.plot([x], [y], marker="o", markersize=11, markerfacecolor="none", color=f"C{index}")
+            # Labels of neighbouring points go above and below in turn, so that they overlap less.
+            offset = (4, 4) if position % 2 == 0 else (4, -10)
+            axis.annotate(text, (x, y), xytext=offset, textcoords="offset points", fontsize=7)
     axis.set_xscale("log")
     axis.set_yscale("log")
     axis.set_xlabel("parameters")
