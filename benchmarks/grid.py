@@ -7,8 +7,8 @@ For a KAN on the 2D Poisson problem (the KAN paper's solution, uniformly drawn p
   are unevenly spaced and the basis takes its general path;
 - the time of ``extend_grid`` and ``update_grid`` themselves;
 - the ratio of the loss after each change to the loss before, on a network first trained on the
-  coarse grid: extension to multiples of G (exact), to another size, and updates whose refit
-  matches values and two derivatives (the default) or values only.
+  coarse grid. The changes are extension to multiples of G (exact) and to another size, and updates
+  whose refit matches values and two derivatives (the default) or values only.
 
 Usage:
     python benchmarks/grid.py                       # KAN [2, 10, 1], G = 20, 10000 + 800 points

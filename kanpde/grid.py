@@ -10,7 +10,7 @@ Two operations change a KAN layer's grid:
 - Grid extension refines G to G'. The new grid points interpolate the old ones along their index, so
   when G' is a multiple of G every old knot stays a knot. A spline on a knot vector is then exactly a
   spline on the refined vector (knot insertion). The least-squares fit below recovers it to
-  round-off. Because the k outer knots on each side are kept, this holds outside the grid range too.
+  round-off. Because the k outer knots on each side are kept, this is true outside the grid range too.
 
 Both refit the coefficients by least squares on the old spline's values and, scaled by h^d, on its
 first and second derivatives. Matching derivatives matters for physics-informed losses: a fit of

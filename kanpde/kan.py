@@ -313,11 +313,9 @@ class KANLayer(nn.Module):
         check_samples(x, self.in_features)
         check_uniform_weight(uniform_weight)
         check_fit_derivatives(fit_derivatives)
-        x = x.to(dtype=self.knots.dtype, device=self.knots.device)
-        knots, fallback = adaptive_knots(
-            x.detach().to(self.knots.dtype), self.knots, self.grid_size, self.spline_order, uniform_weight
-        )
-        points = subsample(x.detach(), MAX_FIT_SAMPLES)
+        x = x.detach().to(dtype=self.knots.dtype, device=self.knots.device)
+        knots, fallback = adaptive_knots(x, self.knots, self.grid_size, self.spline_order, uniform_weight)
+        points = subsample(x, MAX_FIT_SAMPLES)
         coefficients, report = refit_coefficients(
             points, self.knots, self.coefficients, knots, self.spline_order, fit_derivatives
         )

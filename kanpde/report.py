@@ -8,7 +8,7 @@ readable ``metrics.json`` counts as failed. Jobs are grouped by their command-li
 ``seed`` and without settings the model ignored (such as ``model.grid_size`` for an MLP). Runs that
 repeat a configuration and seed are counted once. Means and standard deviations (n - 1 in the
 denominator) are taken over the runs with status ``ok``, or, for a configuration without any, over
-its interrupted and diverged runs (column ``statistics_over`` says which).
+its interrupted and diverged runs (column ``statistics_over`` names which).
 
 Written to the output folder (the first sweep folder by default):
 
@@ -145,8 +145,8 @@ def _label(overrides: list[str] | None, ignored: Sequence[str], folder: Path) ->
     if overrides is None:
         return folder.name
     skipped = {"seed", *ignored}
-    kept = [item for item in overrides if item.split("=", 1)[0].lstrip("+~") not in skipped]
-    return " ".join(kept) or "(defaults)"
+    remaining = [item for item in overrides if item.split("=", 1)[0].lstrip("+~") not in skipped]
+    return " ".join(remaining) or "(defaults)"
 
 
 def summarize(jobs: Sequence[Job]) -> tuple[list[dict[str, Any]], list[str]]:

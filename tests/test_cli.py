@@ -41,6 +41,19 @@ def run_cli(arguments, cwd, env=None):
     )
 
 
+def run_user_problem(tmp_path, config_name, config_text, arguments):
+    """Run the command line on a problem config of the user's own, with tmp_path/user_problems on
+    PYTHONPATH for the problem module that the test wrote there."""
+    config_dir = tmp_path / "user_conf" / "problem"
+    config_dir.mkdir(parents=True)
+    (config_dir / f"{config_name}.yaml").write_text(config_text)
+    return run_cli(
+        [f"problem={config_name}", f"hydra.searchpath=[file://{tmp_path / 'user_conf'}]", *arguments],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(tmp_path / "user_problems")},
+    )
+
+
 def test_cli_writes_run_folder(tmp_path):
     out = tmp_path / "run"
     completed = run_cli([*TINY_2D, f"hydra.run.dir={out}"], cwd=tmp_path)
@@ -103,22 +116,12 @@ def test_cli_user_problem_that_diverges(tmp_path):
             def evaluate(self, model):
                 return {"mse": model(torch.zeros(1, 1, dtype=torch.float64)).sub(1).pow(2).item()}
     '''))
-    config_dir = tmp_path / "user_conf" / "problem"
-    config_dir.mkdir(parents=True)
-    (config_dir / "blows_up.yaml").write_text("_target_: nan_problem.BlowsUp\nfinite_calls: 4\n")
-
     out = tmp_path / "run"
-    completed = run_cli(
-        [
-            "problem=blows_up",
-            f"hydra.searchpath=[file://{tmp_path / 'user_conf'}]",
-            "trainer=adam",
-            "trainer.stages.0.steps=50",
-            "trainer.log_every=1",
-            f"hydra.run.dir={out}",
-        ],
-        cwd=tmp_path,
-        env={"PYTHONPATH": str(tmp_path / "user_problems")},
+    completed = run_user_problem(
+        tmp_path,
+        "blows_up",
+        "_target_: nan_problem.BlowsUp\nfinite_calls: 4\n",
+        ["trainer=adam", "trainer.stages.0.steps=50", "trainer.log_every=1", f"hydra.run.dir={out}"],
     )
     assert completed.returncode == 0, completed.stderr
     metrics = json.loads((out / "metrics.json").read_text())
@@ -131,8 +134,11 @@ def test_cli_user_problem_that_diverges(tmp_path):
 
 
 def config_choices():
-    """Every option of every config group, as (group, option) pairs; options in subfolders of a
-    group (such as model/paper/kan.yaml) are named by their relative path, as on the command line."""
+    """Return every option of every config group as (group, option) pairs.
+
+    Options in subfolders of a group (such as model/paper/kan.yaml) are named by their relative
+    path, as on the command line.
+    """
     root = resources.files("kanpde.conf")
     pairs = []
     for group in sorted(entry.name for entry in root.iterdir() if entry.is_dir() and not entry.name.startswith("_")):
@@ -463,15 +469,12 @@ def test_cli_failed_training_keeps_results(tmp_path):
             def evaluate(self, model):
                 return {"mse": model(torch.zeros(1, 1, dtype=torch.float64)).sub(1).pow(2).item()}
     '''))
-    config_dir = tmp_path / "user_conf" / "problem"
-    config_dir.mkdir(parents=True)
-    (config_dir / "buggy.yaml").write_text("_target_: buggy_problem.Buggy\n")
     out = tmp_path / "run"
-    completed = run_cli(
-        ["problem=buggy", f"hydra.searchpath=[file://{tmp_path / 'user_conf'}]", "trainer=adam",
-         "trainer.stages.0.steps=50", f"hydra.run.dir={out}"],
-        cwd=tmp_path,
-        env={"PYTHONPATH": str(tmp_path / "user_problems")},
+    completed = run_user_problem(
+        tmp_path,
+        "buggy",
+        "_target_: buggy_problem.Buggy\n",
+        ["trainer=adam", "trainer.stages.0.steps=50", f"hydra.run.dir={out}"],
     )
     assert completed.returncode == 1
     assert "training failed: KeyError at step 4" in completed.stderr
