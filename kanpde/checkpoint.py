@@ -158,8 +158,11 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     payload = read_checkpoint(path)
     kind = getattr(model, "kind", None)
     expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
-    found = {name: tuple(t.shape) for name, t in payload["state_dict"].items()}
-    if payload["kind"] != kind or expected != found:
+    found = {name: tuple(t.shape) for name, t in _with_defaults(model, payload["state_dict"]).items()}
+    # Symbolic edges with the same count but other functions would load without a shape mismatch.
+    saved_symbolic = payload["architecture"].get("symbolic") or [[] for _ in getattr(model, "layers", [])]
+    symbolic = model.architecture().get("symbolic", saved_symbolic)
+    if payload["kind"] != kind or expected != found or symbolic != saved_symbolic:
         raise CheckpointError(
             f"checkpoint {str(path)!r} contains a {payload['kind']} with architecture "
             f"{payload['architecture']}, whose weights do not fit the model ({kind}, "
@@ -170,8 +173,24 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     return model
 
 
+# KAN layer entries that checkpoints written before pruning and symbolic edges existed do not
+# contain. Their defaults (every edge a spline edge, no symbolic edge) describe those networks.
+OPTIONAL_KAN_ENTRIES = (".mask", ".symbolic_index", ".symbolic_affine")
+
+
+def _with_defaults(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Return ``state_dict`` with the model's own values for optional KAN entries that it lacks."""
+    state_dict = dict(state_dict)
+    for name, tensor in model.state_dict().items():
+        if name not in state_dict and name.endswith(OPTIONAL_KAN_ENTRIES):
+            state_dict[name] = tensor
+    return state_dict
+
+
 def _load_state(model: nn.Module, state_dict: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
-    expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    defaults = model.state_dict()
+    state_dict = _with_defaults(model, state_dict)
+    expected = {name: tuple(t.shape) for name, t in defaults.items()}
     found = {name: tuple(t.shape) for name, t in state_dict.items()}
     if expected != found:
         differences = sorted(

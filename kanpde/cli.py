@@ -39,7 +39,7 @@ from kanpde.checkpoint import save_checkpoint
 from kanpde.models import build_model, count_parameters, resolve_dtype
 from kanpde.problem import Problem
 from kanpde.report import write_csv
-from kanpde.trainer import GridUpdate, Trainer, make_stages
+from kanpde.trainer import GridUpdate, Sparsity, Trainer, make_stages
 
 logger = logging.getLogger("kanpde")
 
@@ -135,7 +135,7 @@ def build(settings: dict[str, Any]) -> tuple[Problem, nn.Module, Trainer]:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
 
-    problem = _build_problem(dict(settings["problem"]))
+    problem = build_problem(dict(settings["problem"]))
     model_settings = dict(settings["model"])
     for name in ignored_model_settings(model_settings):
         logger.info("model.%s=%r has no effect on a %s model", name, model_settings[name], model_settings.get("kind"))
@@ -160,6 +160,19 @@ def build(settings: dict[str, Any]) -> tuple[Problem, nn.Module, Trainer]:
             f"unknown trainer.grid_update setting(s) {sorted(unknown)}; known settings: "
             f"{sorted(GridUpdate.__dataclass_fields__)}"
         )
+    sparsity = trainer_settings.get("sparsity") or {}
+    unknown = set(sparsity) - set(Sparsity.__dataclass_fields__)
+    if unknown:
+        raise ValueError(
+            f"unknown trainer.sparsity setting(s) {sorted(unknown)}; known settings: "
+            f"{sorted(Sparsity.__dataclass_fields__)}"
+        )
+    # Checked now, so that a bad interpret setting fails before training rather than after it.
+    interpret_settings = settings.get("interpret") or {}
+    if interpret_settings.get("enabled"):
+        from kanpde.interpret import options_from_settings
+
+        options_from_settings(interpret_settings)
     trainer = Trainer(
         problem,
         model,
@@ -169,6 +182,7 @@ def build(settings: dict[str, Any]) -> tuple[Problem, nn.Module, Trainer]:
         eval_every=trainer_settings.get("eval_every"),
         resample_every=trainer_settings.get("resample_every", 0),
         grid_update=GridUpdate(**grid_update),
+        sparsity=Sparsity(**sparsity),
         seed=seed,
     )
     return problem, model, trainer
@@ -176,7 +190,7 @@ def build(settings: dict[str, Any]) -> tuple[Problem, nn.Module, Trainer]:
 
 # Settings that only KANs use. The MLP config lists ``grid_size`` as null so that one sweep such as
 # ``model=kan,mlp model.grid_size=5,10`` composes for both kinds; an MLP ignores it.
-SPLINE_SETTINGS = ("grid_size",)
+SPLINE_SETTINGS = ("grid_size", "symbolic")
 
 
 def ignored_model_settings(model_settings: dict[str, Any], include_unset: bool = False) -> list[str]:
@@ -265,8 +279,37 @@ def run(settings: dict[str, Any], output_dir: Path, problem_name: str = "custom"
         except Exception:
             # The results are already on disk; a figure that cannot be drawn must not fail the run.
             logger.exception("could not draw the plots in %s", output_dir / "plots")
+    if (settings.get("interpret") or {}).get("enabled"):
+        _interpret(problem, model, result.status, settings["interpret"], output_dir, summary)
     logger.info("results written to %s", output_dir)
     return summary
+
+
+def _interpret(problem, model, status: str, interpret_settings, output_dir: Path, summary: dict[str, Any]) -> None:
+    """Run the interpretation step into output_dir/interpret and add its formula to metrics.json."""
+    from kanpde.interpret import interpret, options_from_settings
+
+    if model.kind != "kan":
+        logger.info("interpret.enabled is ignored for a %s model: only KANs have edge functions", model.kind)
+        return
+    if status != "ok":
+        logger.warning("no interpretation: training ended with status %s", status)
+        return
+    try:
+        result = interpret(problem, model, output_dir / "interpret", options_from_settings(interpret_settings))
+    except Exception:
+        # The trained network and its metrics are already written; keep them.
+        logger.exception("interpretation failed; the training results in %s are complete", output_dir)
+        summary["interpret"] = {"status": "failed"}
+    else:
+        summary["interpret"] = {
+            "status": "ok",
+            "widths": result["widths"],
+            "formula": result.get("formula"),
+            "formula_errors": result.get("formula_errors"),
+            "spline_edges": result["spline_edges"],
+        }
+    write_json(output_dir / "metrics.json", summary)
 
 
 def _resolve_device(name: str) -> torch.device:
@@ -278,7 +321,7 @@ def _resolve_device(name: str) -> torch.device:
         raise ValueError(f"invalid device {name!r} ({error}); use device=cpu or device=cuda") from error
 
 
-def _build_problem(problem_settings: dict[str, Any]) -> Problem:
+def build_problem(problem_settings: dict[str, Any]) -> Problem:
     target = problem_settings.pop("_target_", None)
     if target is None:
         raise ValueError("the problem config needs a _target_ naming the problem class, e.g. kanpde.problems.poisson.Poisson")

@@ -34,6 +34,14 @@ from kanpde.grid import (
 from kanpde.spline import bspline_basis, check_grid, local_basis, uniform_knots
 
 
+def get_function(name: str):
+    """Return the symbolic function ``name`` of ``kanpde.symbolic.LIBRARY``."""
+    # Imported on first use: plain spline networks never need sympy.
+    from kanpde.symbolic import get_function as lookup
+
+    return lookup(name)
+
+
 def check_widths(widths: Sequence[int]) -> list[int]:
     """Return ``widths`` as a list of ints, raising ``ValueError`` unless it has two or more positive entries."""
     widths = list(widths)
@@ -232,6 +240,16 @@ class KANLayer(nn.Module):
         self.base_weight = nn.Parameter(base / in_features**0.5)
         self.spline_weight = nn.Parameter(torch.ones(out_features, in_features, **factory))
 
+        # 1 where an edge computes its spline-plus-SiLU function, 0 where it was pruned or replaced
+        # by a symbolic function. The mask multiplies the weights, not the outputs, so masked edges
+        # cost nothing extra and their coefficients receive zero gradient.
+        self.register_buffer("mask", torch.ones(out_features, in_features, **factory))
+        # Symbolic edges: edge s maps x_i to c * f(a * x_i + b) + d, with (o, i) in symbolic_index[s],
+        # f named by symbolic_functions[s] and (a, b, c, d) in symbolic_affine[s], all trainable.
+        self.symbolic_functions: list[str] = []
+        self.register_buffer("symbolic_index", torch.zeros(0, 2, dtype=torch.long, device=device))
+        self.symbolic_affine = nn.Parameter(torch.zeros(0, 4, **factory))
+
     def basis(self, x: Tensor) -> Tensor:
         """Evaluate the spline basis of each input: (N, I) -> (N, I, M)."""
         return bspline_basis(x, self.knots, self.spline_order)
@@ -269,9 +287,13 @@ class KANLayer(nn.Module):
 
     def edge_derivatives(self, x: Tensor, order: int) -> Tensor:
         """Return d^n phi_{o,i} / dx_i^n at x[:, i] for n = 0 .. order, shaped (N, I, order + 1, O)."""
-        return EdgeDerivatives.apply(
-            x, self._padded_coefficients(), self.base_weight, self.knots, self.spline_order, order
+        edges = EdgeDerivatives.apply(
+            x, self._padded_coefficients(), self._base_weight(), self.knots, self.spline_order, order
         )
+        if not self.symbolic_functions:
+            return edges
+        symbolic = self._symbolic_derivatives(x, order)  # (N, S, order + 1)
+        return edges + torch.einsum("nsd,sio->nido", symbolic, self._symbolic_selection())
 
     def _padded_coefficients(self) -> Tensor:
         """Return w_spline * c as (I, M + 2k, O), padded with k zeros on each side of the M axis.
@@ -279,22 +301,111 @@ class KANLayer(nn.Module):
         Local functions that have no coefficient (near the ends of the knot span) then read zero.
         """
         k = self.spline_order
-        weighted = self.spline_weight.unsqueeze(-1) * self.coefficients  # (O, I, M)
+        weighted = (self.spline_weight * self.mask).unsqueeze(-1) * self.coefficients  # (O, I, M)
         return nn.functional.pad(weighted, (k, k)).permute(1, 2, 0)
+
+    def _base_weight(self) -> Tensor:
+        """Return the SiLU weights (O, I) with pruned and symbolic edges set to zero."""
+        return self.base_weight * self.mask
 
     def _values(self, x: Tensor) -> Tensor:
         """Map x (N, I) to y (N, O) with local basis evaluation."""
         span, basis = local_basis(x, self.knots, self.spline_order, 0)  # (N, I, 1, k+1)
         gathered = gather_coefficients(self._padded_coefficients(), span, self.spline_order)
         spline = (basis @ gathered).sum((1, 2))  # (N, O)
-        return nn.functional.silu(x) @ self.base_weight.T + spline
+        y = nn.functional.silu(x) @ self._base_weight().T + spline
+        if self.symbolic_functions:
+            symbolic = self._symbolic_derivatives(x, 0)[:, :, 0]  # (N, S)
+            y = y + symbolic @ self._symbolic_selection().sum(1)
+        return y
 
     def edge_activations(self, x: Tensor) -> Tensor:
         """Evaluate every edge function phi_{o,i}(x_i) separately: (N, I) -> (N, O, I)."""
         basis = self.basis(x)  # (N, I, M)
-        spline = torch.einsum("nim,oim->noi", basis, self.coefficients) * self.spline_weight
-        base = nn.functional.silu(x).unsqueeze(1) * self.base_weight  # (N, O, I)
-        return base + spline
+        spline = torch.einsum("nim,oim->noi", basis, self.coefficients) * (self.spline_weight * self.mask)
+        base = nn.functional.silu(x).unsqueeze(1) * self._base_weight()  # (N, O, I)
+        activations = base + spline
+        if self.symbolic_functions:
+            symbolic = self._symbolic_derivatives(x, 0)[:, :, 0]  # (N, S)
+            activations = activations + torch.einsum("ns,sio->noi", symbolic, self._symbolic_selection())
+        return activations
+
+    def _symbolic_selection(self) -> Tensor:
+        """Return the one-hot map (S, I, O) from symbolic edge s to its input and output."""
+        selection = torch.zeros(
+            len(self.symbolic_functions), self.in_features, self.out_features,
+            dtype=self.symbolic_affine.dtype, device=self.symbolic_affine.device,
+        )
+        rows = torch.arange(len(self.symbolic_functions), device=selection.device)
+        selection[rows, self.symbolic_index[:, 1], self.symbolic_index[:, 0]] = 1.0
+        return selection
+
+    def _symbolic_derivatives(self, x: Tensor, order: int) -> Tensor:
+        """Return d^n/dx^n of every symbolic edge c * f(a * x_i + b) + d for n = 0 .. order, (N, S, order + 1)."""
+        a, b, c, d = self.symbolic_affine.unbind(1)  # each (S,)
+        z = x[:, self.symbolic_index[:, 1]] * a + b  # (N, S)
+        columns = []
+        for s, name in enumerate(self.symbolic_functions):
+            derivatives = get_function(name).torch_derivatives(z[:, s], order)
+            # Chain rule for the inner affine map: d^n/dx^n f(a x + b) = a^n f^(n)(a x + b).
+            column = [c[s] * a[s] ** n * derivative for n, derivative in enumerate(derivatives)]
+            column[0] = column[0] + d[s]
+            columns.append(torch.stack(column, dim=1))
+        return torch.stack(columns, dim=1)
+
+    @property
+    def symbolic_edges(self) -> list[tuple[int, int, str]]:
+        """The symbolic edges as (output, input, function name) triples."""
+        return [(int(o), int(i), name) for (o, i), name in zip(self.symbolic_index.tolist(), self.symbolic_functions)]
+
+    @torch.no_grad()
+    def set_symbolic(self, output: int, input: int, function: str, affine: Sequence[float] = (1.0, 0.0, 1.0, 0.0)) -> None:
+        """Replace edge (output, input) by c * f(a * x + b) + d with f = ``function`` and
+        (a, b, c, d) = ``affine``; an edge that is already symbolic gets the new function.
+
+        The spline and SiLU parts of the edge are masked off but kept, so ``unset_symbolic``
+        restores the learned function. The affine parameters become a new ``nn.Parameter``, so
+        optimizers built before must be rebuilt.
+
+        Raises:
+            ValueError: for an edge index outside the layer, an unknown function name or an
+                affine tuple that is not four finite numbers.
+        """
+        self._check_edge(output, input)
+        get_function(function)
+        affine = torch.as_tensor([float(v) for v in affine], dtype=self.symbolic_affine.dtype)
+        if affine.shape != (4,) or not bool(torch.isfinite(affine).all()):
+            raise ValueError(f"affine must be four finite numbers (a, b, c, d), got {affine.tolist()}")
+        entries = {(o, i): (name, row) for (o, i, name), row in zip(self.symbolic_edges, self.symbolic_affine.detach())}
+        entries[(output, input)] = (function, affine.to(self.symbolic_affine.device))
+        self._set_symbolic_entries(entries)
+        self.mask[output, input] = 0.0
+
+    @torch.no_grad()
+    def unset_symbolic(self, output: int, input: int) -> None:
+        """Turn symbolic edge (output, input) back into its spline-plus-SiLU function."""
+        self._check_edge(output, input)
+        entries = {(o, i): (name, row) for (o, i, name), row in zip(self.symbolic_edges, self.symbolic_affine.detach())}
+        if entries.pop((output, input), None) is None:
+            raise ValueError(f"edge ({output}, {input}) is not symbolic")
+        self._set_symbolic_entries(entries)
+        self.mask[output, input] = 1.0
+
+    def _set_symbolic_entries(self, entries: dict[tuple[int, int], tuple[str, Tensor]]) -> None:
+        keys = sorted(entries)
+        factory = {"dtype": self.symbolic_affine.dtype, "device": self.symbolic_affine.device}
+        self.symbolic_functions = [entries[key][0] for key in keys]
+        self.symbolic_index = torch.tensor(keys, dtype=torch.long, device=factory["device"]).reshape(-1, 2)
+        rows = [entries[key][1].to(**factory) for key in keys]
+        affine = torch.stack(rows) if rows else torch.zeros(0, 4, **factory)
+        self.symbolic_affine = nn.Parameter(affine.contiguous())
+
+    def _check_edge(self, output: int, input: int) -> None:
+        if not (0 <= output < self.out_features and 0 <= input < self.in_features):
+            raise ValueError(
+                f"edge (output {output}, input {input}) is outside a layer with {self.out_features} "
+                f"output(s) and {self.in_features} input(s)"
+            )
 
     @torch.no_grad()
     def update_grid(self, x: Tensor, uniform_weight: float = 0.02, fit_derivatives: int = 2) -> RefitReport:
@@ -381,6 +492,10 @@ class KAN(nn.Module):
         derivatives: how ``kanpde.evaluate`` differentiates the network with respect to its inputs:
             ``forward`` (derivatives carried through each layer in the forward pass, the fast
             default) or ``autograd`` (nested reverse mode).
+        symbolic: edges replaced by symbolic functions c * f(a * x + b) + d from the start, one list
+            per layer of [output, input, function name] entries, optionally followed by the initial
+            [a, b, c, d] (default [1, 0, 1, 0]); see ``KANLayer.set_symbolic``. This fixes a known
+            structure before training, and checkpoints use it to rebuild snapped networks.
         seed: seed of the initialization, or None to draw from torch's global generator.
         dtype: floating-point type of parameters and knots (torch.float32 or torch.float64).
 
@@ -399,6 +514,7 @@ class KAN(nn.Module):
         grid_range: Sequence[float] = (-1.0, 1.0),
         noise_scale: float = 0.1,
         derivatives: str = "forward",
+        symbolic: Sequence[Sequence[Sequence[Any]]] | None = None,
         *,
         seed: int | None = None,
         dtype: torch.dtype | None = None,
@@ -430,8 +546,29 @@ class KAN(nn.Module):
             )
             for n_in, n_out in zip(self.widths[:-1], self.widths[1:])
         )
+        if symbolic is not None:
+            self._set_symbolic_layout(symbolic)
         if device is not None:
             self.to(device)
+
+    def _set_symbolic_layout(self, symbolic: Sequence[Sequence[Sequence[Any]]]) -> None:
+        """Make the listed edges symbolic: per layer, entries [output, input, function] or
+        [output, input, function, [a, b, c, d]]."""
+        if isinstance(symbolic, (str, bytes)) or len(symbolic) != len(self.layers):
+            raise ValueError(
+                f"symbolic must list the symbolic edges of each of the {len(self.layers)} layers "
+                f"(an empty list for a layer without any), got {symbolic!r}"
+            )
+        for level, (layer, edges) in enumerate(zip(self.layers, symbolic)):
+            for edge in edges:
+                if isinstance(edge, (str, bytes)) or len(edge) not in (3, 4):
+                    raise ValueError(
+                        f"symbolic edge {edge!r} of layer {level} must be [output, input, function] or "
+                        f"[output, input, function, [a, b, c, d]], for example [0, 1, 'x^2']"
+                    )
+                output, input, function = edge[:3]
+                affine = edge[3] if len(edge) == 4 else (1.0, 0.0, 1.0, 0.0)
+                layer.set_symbolic(int(output), int(input), str(function), affine)
 
     @property
     def input_dim(self) -> int:
@@ -492,6 +629,14 @@ class KAN(nn.Module):
         self.grid_size = grid_size
         return reports
 
+    def parameter_count(self) -> int:
+        """Return (G + k + 2) per spline edge plus 4 per symbolic edge; pruned edges count 0."""
+        total = 0
+        for layer in self.layers:
+            total += int((layer.mask > 0).sum()) * (layer.grid_size + layer.spline_order + 2)
+            total += 4 * len(layer.symbolic_functions)
+        return total
+
     def grids(self) -> list[tuple[Tensor, Tensor]]:
         """Return a copy of every layer's knots and coefficients, for ``set_grids``."""
         return [(layer.knots.clone(), layer.coefficients.detach().clone()) for layer in self.layers]
@@ -513,4 +658,5 @@ class KAN(nn.Module):
             "grid_range": list(self.grid_range),
             "noise_scale": self.noise_scale,
             "derivatives": self.derivative_method,
+            "symbolic": [[list(edge) for edge in layer.symbolic_edges] for layer in self.layers],
         }

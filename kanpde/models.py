@@ -78,5 +78,12 @@ def build_model(
 
 
 def count_parameters(model: nn.Module) -> int:
-    """Return the number of trainable scalars (for a KAN: edges x (G + k + 2), as pykan counts)."""
+    """Return the number of trainable scalars that shape the model's function.
+
+    For a KAN: spline edges x (G + k + 2), as pykan counts, plus 4 per symbolic edge; pruned edges
+    and the masked spline parts of symbolic edges do not count.
+    """
+    counter = getattr(model, "parameter_count", None)
+    if callable(counter):
+        return counter()
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from kanpde.problem import Problem, model_dtype_device
+from kanpde.pruning import sparsity_penalty
 
 logger = logging.getLogger(__name__)
 
@@ -197,6 +198,32 @@ class GridUpdate:
         return self.until is None or stage_step < self.until
 
 
+@dataclass(frozen=True)
+class Sparsity:
+    """Weights of the sparsity penalty added to a KAN's loss (see ``kanpde.pruning.sparsity_penalty``).
+
+    Attributes:
+        l1: weight of the sum over edges of mean |phi_{o,i}(x_i)| on the problem's grid samples.
+        entropy: weight of the entropy of each layer's distribution of those means.
+
+    Both 0 (the default) switch the penalty off. Typical values for pruning are l1 = 1e-3 to 1e-2
+    and entropy of a similar size.
+    """
+
+    l1: float = 0.0
+    entropy: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("l1", "entropy"):
+            value = getattr(self, name)
+            if not (is_real(value) and value >= 0):
+                raise ValueError(f"sparsity.{name} must be a finite non-negative number, got {value!r}; 0 switches it off")
+
+    @property
+    def enabled(self) -> bool:
+        return self.l1 > 0 or self.entropy > 0
+
+
 class NonFiniteLossError(RuntimeError):
     """A loss term became NaN or infinite."""
 
@@ -254,6 +281,8 @@ class Trainer:
         resample_every: draw new collocation points every this many steps; 0 keeps the first draw.
             An L-BFGS stage restarts its memory at each redraw because the objective has changed.
         grid_update: schedule of grid updates within each stage (KAN models only); None for none.
+        sparsity: weights of the sparsity penalty on a KAN's edge activations, evaluated at the
+            problem's ``grid_samples``; None or zero weights for none. MLPs ignore it.
         seed: seed of the collocation point draws.
 
     Every grid change (a stage's ``grid_size`` or a grid update) replaces the model's spline
@@ -272,6 +301,7 @@ class Trainer:
         eval_every: int | None = None,
         resample_every: int = 0,
         grid_update: GridUpdate | None = None,
+        sparsity: Sparsity | None = None,
         seed: int = 0,
     ) -> None:
         problem.check_model(model)
@@ -292,6 +322,8 @@ class Trainer:
         self.grid_update = grid_update or GridUpdate()
         self.seed = seed
         self.has_grid = callable(getattr(model, "extend_grid", None))
+        self.sparsity = sparsity or Sparsity()
+        self.penalize = self.sparsity.enabled and self.has_grid
 
     @staticmethod
     def _merge_weights(defaults: Mapping[str, float], overrides: Mapping[str, float]) -> dict[str, float]:
@@ -340,6 +372,8 @@ class Trainer:
         status, reason = "ok", "completed all stages"
         if not self.has_grid and (self.grid_update.every or any(s.grid_size for s in self.stages)):
             logger.info("the model has no spline grid, so the schedule's grid changes are skipped")
+        if self.sparsity.enabled and not self.has_grid:
+            logger.info("the model has no edge functions, so the sparsity penalty is skipped")
         step = 0
         try:
             for stage_index, stage in enumerate(self.stages):
@@ -421,11 +455,16 @@ class Trainer:
             optimizer.zero_grad(set_to_none=True)
             terms = self.problem.losses(self.model, points)
             loss = self.weighted_loss(terms, step)
+            penalty = self._penalty(points, step)
+            if penalty is not None:
+                loss = loss + penalty
             loss.backward()
             if not record:
                 # The first evaluation of a step is at the parameters the step starts from, which
                 # are now known to give a finite loss.
                 record.update(loss=loss.item(), **{k: v.item() for k, v in terms.items()})
+                if penalty is not None:
+                    record["sparsity"] = penalty.item()
                 self._good_state[:] = snapshot
             return loss
 
@@ -438,6 +477,17 @@ class Trainer:
             entry["event"] = ""
         entry["time"] = time.perf_counter() - start
         return entry, evaluations
+
+    def _penalty(self, points: Mapping[str, Tensor], step: int) -> Tensor | None:
+        """Return the weighted sparsity penalty, or None when it is off."""
+        if not self.penalize:
+            return None
+        penalty = sparsity_penalty(
+            self.model, self.problem.grid_samples(points), self.sparsity.l1, self.sparsity.entropy
+        )
+        if not torch.isfinite(penalty):
+            raise NonFiniteLossError(step, "sparsity", penalty.item())
+        return penalty
 
     def _current_loss(self, points: Mapping[str, Tensor]) -> float:
         terms = self.problem.losses(self.model, points)

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
+import sympy
 import torch
 from torch import Tensor, nn
 
@@ -38,6 +39,7 @@ class ExactSolution:
     u: Callable[[Tensor], Tensor]
     gradient: Callable[[Tensor], Tensor]
     source: Callable[[Tensor], Tensor]
+    expression: Callable[..., sympy.Expr]  # u in sympy, from one symbol per dimension
 
 
 def _coordinates(x: Tensor) -> tuple[Tensor, ...]:
@@ -96,15 +98,18 @@ def _line_source(x: Tensor) -> Tensor:
 SOLUTIONS: dict[str, ExactSolution] = {
     # The KAN paper's case; u vanishes on the boundary of [-1, 1]^2.
     "sin_pi_x_sin_pi_y2": ExactSolution(
-        2, "sin(pi x) sin(pi y^2)", _paper_u, _paper_gradient, _paper_source
+        2, "sin(pi x) sin(pi y^2)", _paper_u, _paper_gradient, _paper_source,
+        lambda x, y: sympy.sin(sympy.pi * x) * sympy.sin(sympy.pi * y**2),
     ),
     # pykan's PDE tutorial case; u vanishes on the boundary of [-1, 1]^2.
     "sin_pi_x_sin_pi_y": ExactSolution(
-        2, "sin(pi x) sin(pi y)", _product_u, _product_gradient, _product_source
+        2, "sin(pi x) sin(pi y)", _product_u, _product_gradient, _product_source,
+        lambda x, y: sympy.sin(sympy.pi * x) * sympy.sin(sympy.pi * y),
     ),
     # One dimension, with non-zero boundary values u(-1) = -0.5 and u(1) = 0.5.
     "sin_pi_x_plus_half_x": ExactSolution(
-        1, "sin(pi x) + x / 2", _line_u, _line_gradient, _line_source
+        1, "sin(pi x) + x / 2", _line_u, _line_gradient, _line_source,
+        lambda x: sympy.sin(sympy.pi * x) + x / 2,
     ),
 }
 
@@ -194,6 +199,10 @@ class Poisson(Problem):
     def u_exact(self, x: Tensor) -> Tensor:
         """Exact solution at points x (N, D), shaped (N, 1); also the boundary data g."""
         return self.exact.u(x)
+
+    def exact_expression(self, symbols: Sequence[sympy.Symbol]) -> sympy.Expr:
+        """Return the exact solution as a sympy expression in ``symbols``, one per dimension."""
+        return self.exact.expression(*symbols)
 
     def losses(self, model: nn.Module, points: Mapping[str, Tensor]) -> dict[str, Tensor]:
         x_interior = points["x_interior"]
