@@ -46,8 +46,8 @@ def run_module(module, arguments, cwd):
     )
 
 
-# Shorter schedules than the shipped experiments (25 instead of 50 L-BFGS steps per grid, 40
-# retraining steps instead of 100) keep the suite fast; both recoveries still pass with margin.
+# Shorter schedules than the shipped experiments keep the suite fast: 25 instead of 50 L-BFGS steps
+# per grid and 40 instead of 100 retraining steps. Both recoveries still pass with margin.
 SHORT_SCHEDULE = [
     "trainer.stages.0.steps=25",
     "trainer.stages.1.steps=25",
