@@ -248,7 +248,9 @@ class KANLayer(nn.Module):
         # f named by symbolic_functions[s] and (a, b, c, d) in symbolic_affine[s], all trainable.
         self.symbolic_functions: list[str] = []
         self.register_buffer("symbolic_index", torch.zeros(0, 2, dtype=torch.long, device=device))
-        self.symbolic_affine = nn.Parameter(torch.zeros(0, 4, **factory))
+        # A buffer while there is no symbolic edge: an empty parameter would be an unused input
+        # of every gradient taken over model.parameters().
+        self.register_buffer("symbolic_affine", torch.zeros(0, 4, **factory))
 
     def basis(self, x: Tensor) -> Tensor:
         """Evaluate the spline basis of each input: (N, I) -> (N, I, M)."""
@@ -397,8 +399,11 @@ class KANLayer(nn.Module):
         self.symbolic_functions = [entries[key][0] for key in keys]
         self.symbolic_index = torch.tensor(keys, dtype=torch.long, device=factory["device"]).reshape(-1, 2)
         rows = [entries[key][1].to(**factory) for key in keys]
-        affine = torch.stack(rows) if rows else torch.zeros(0, 4, **factory)
-        self.symbolic_affine = nn.Parameter(affine.contiguous())
+        if rows:
+            self.symbolic_affine = nn.Parameter(torch.stack(rows).contiguous())
+        else:
+            self._parameters.pop("symbolic_affine", None)
+            self.register_buffer("symbolic_affine", torch.zeros(0, 4, **factory))
 
     def _check_edge(self, output: int, input: int) -> None:
         if not (0 <= output < self.out_features and 0 <= input < self.in_features):
