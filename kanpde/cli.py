@@ -153,20 +153,8 @@ def build(settings: dict[str, Any]) -> tuple[Problem, nn.Module, Trainer]:
     problem.check_model(model)
 
     trainer_settings = settings["trainer"]
-    grid_update = trainer_settings.get("grid_update") or {}
-    unknown = set(grid_update) - set(GridUpdate.__dataclass_fields__)
-    if unknown:
-        raise ValueError(
-            f"unknown trainer.grid_update setting(s) {sorted(unknown)}; known settings: "
-            f"{sorted(GridUpdate.__dataclass_fields__)}"
-        )
-    sparsity = trainer_settings.get("sparsity") or {}
-    unknown = set(sparsity) - set(Sparsity.__dataclass_fields__)
-    if unknown:
-        raise ValueError(
-            f"unknown trainer.sparsity setting(s) {sorted(unknown)}; known settings: "
-            f"{sorted(Sparsity.__dataclass_fields__)}"
-        )
+    grid_update = _known_settings(trainer_settings, "grid_update", GridUpdate)
+    sparsity = _known_settings(trainer_settings, "sparsity", Sparsity)
     # Checked now, so that a bad interpret setting fails before training rather than after it.
     interpret_settings = settings.get("interpret") or {}
     if interpret_settings.get("enabled"):
@@ -186,6 +174,16 @@ def build(settings: dict[str, Any]) -> tuple[Problem, nn.Module, Trainer]:
         seed=seed,
     )
     return problem, model, trainer
+
+
+def _known_settings(trainer_settings: dict[str, Any], section: str, dataclass_type: type) -> dict[str, Any]:
+    """Return trainer.<section> as a dict, raising ``ValueError`` for a key the dataclass lacks."""
+    values = trainer_settings.get(section) or {}
+    known = set(dataclass_type.__dataclass_fields__)
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"unknown trainer.{section} setting(s) {sorted(unknown)}; known settings: {sorted(known)}")
+    return values
 
 
 # Settings that only KANs use. The MLP config lists ``grid_size`` as null so that one sweep such as
