@@ -277,10 +277,27 @@ def run(settings: dict[str, Any], output_dir: Path, problem_name: str = "custom"
         except Exception:
             # The results are already on disk; a figure that cannot be drawn must not fail the run.
             logger.exception("could not draw the plots in %s", output_dir / "plots")
+    _analyze(problem, model, output_dir, summary)
     if (settings.get("interpret") or {}).get("enabled"):
         _interpret(problem, model, result.status, settings["interpret"], output_dir, summary)
     logger.info("results written to %s", output_dir)
     return summary
+
+
+def _analyze(problem, model, output_dir: Path, summary: dict[str, Any]) -> None:
+    """Add the problem's own analysis of the trained model (``Problem.analyze``) to metrics.json."""
+    try:
+        analysis = problem.analyze(model, output_dir)
+    except Exception:
+        # The trained network and its metrics are already written; keep them.
+        logger.exception("the problem's analysis failed; the training results in %s are complete", output_dir)
+        summary["analysis"] = {"status": "failed"}
+    else:
+        if not analysis:
+            return
+        summary["analysis"] = analysis
+        logger.info("analysis\n%s", json.dumps(analysis, indent=2, default=str))
+    write_json(output_dir / "metrics.json", summary)
 
 
 def _interpret(problem, model, status: str, interpret_settings, output_dir: Path, summary: dict[str, Any]) -> None:

@@ -17,7 +17,8 @@ A scalar field is always (n_points, 1), never (n_points,).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Mapping
+from pathlib import Path
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -54,6 +55,15 @@ class Problem(ABC):
     @abstractmethod
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         """Return error metrics of the model against the exact solution or held-out data."""
+
+    def analyze(self, model: nn.Module, folder: Path) -> dict[str, Any]:
+        """Return problem-specific results of a trained model for metrics.json (``analysis``).
+
+        The command line calls it after training, with the run folder for any extra plots. The
+        default returns nothing; a problem overrides it for results beyond ``evaluate``, such as
+        the mobility edges of a localization classifier.
+        """
+        return {}
 
     def grid_samples(self, points: Mapping[str, Tensor]) -> Tensor:
         """Return the network inputs that a grid update places the knots by, shaped (N, input_dim).
