@@ -206,7 +206,7 @@ def run(settings: dict[str, Any], output_dir: Path, problem_name: str = "custom"
     output_dir.mkdir(parents=True, exist_ok=True)
     try:
         problem, model, trainer = build(settings)
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, FileNotFoundError) as error:
         # The failed job still gets a metrics.json, so that a sweep report lists it.
         reason = f"invalid configuration: {error}"
         write_json(output_dir / "metrics.json", {"status": "failed", "stop_reason": reason, "settings": settings})
@@ -312,11 +312,25 @@ def _interpret(problem, model, status: str, interpret_settings, output_dir: Path
         return
     try:
         result = interpret(problem, model, output_dir / "interpret", options_from_settings(interpret_settings))
+    except KeyboardInterrupt as error:
+        # Training finished and is written. The signal stops the interpretation, and the run ends
+        # as interrupted, so that the command exits with 130 or 143 like an interrupted training.
+        reason = str(error) or "SIGINT"
+        logger.warning("interpretation interrupted: %s", reason)
+        summary["interpret"] = {"status": "interrupted", "stop_reason": reason}
+        summary.update(status="interrupted", stop_reason=f"interrupted during the interpretation: {reason}")
+        write_json(output_dir / "metrics.json", summary)
+        return
     except Exception:
         # The trained network and its metrics are already written; keep them.
         logger.exception("interpretation failed; the training results in %s are complete", output_dir)
         summary["interpret"] = {"status": "failed"}
     else:
+        formula = result.get("formula")
+        if formula:
+            logger.info("formula: u = %s", formula["recognized"][0])
+        else:
+            logger.info(result.get("formula_note", "no formula"))
         summary["interpret"] = {
             "status": "ok",
             "widths": result["widths"],

@@ -28,6 +28,14 @@ from kanpde.symbolic import LIBRARY, EdgeFit, fit_edge, get_function, recognize_
 
 logger = logging.getLogger(__name__)
 
+# Multiples of pi with at most this many significant digits are written as such when rounding.
+MAX_PI_DIGITS = 2
+
+# An edge whose spread on the samples is below this share of the largest spread among the edges
+# into the same node is constant there, and snaps to "zero" (its constant d): the R^2 of a
+# constant fit is 0 by definition, so no threshold would snap it otherwise.
+CONSTANT_EDGE = 1e-6
+
 # Edge identifier: (layer, output, input), counted from 0.
 Edge = tuple[int, int, int]
 
@@ -167,8 +175,12 @@ def snap(
         if not layer_edges:
             continue
         inputs, outputs = layer_activations(model, x)[level]
+        spread = outputs.std(0)  # (O, I)
         for (layer_index, output, input), forced in layer_edges:
             library = [forced] if forced else functions
+            if forced is None and float(spread[output, input]) <= CONSTANT_EDGE * float(spread[output].max()):
+                library = ["zero"]
+                forced = "zero"
             fits = _fit(inputs[:, input], outputs[:, output, input], library, complexity_weight)
             best = fits[0]
             snapped = None
@@ -258,8 +270,10 @@ def round_number(value: float, digits: int) -> sympy.Expr:
     Whole numbers become sympy Integers."""
     plain = float(f"{value:.{digits}g}")
     in_pi = float(f"{value / math.pi:.{digits}g}")
-    shorter = _significant_digits(in_pi) < _significant_digits(plain)
-    if shorter and abs(in_pi * math.pi - value) <= abs(plain - value):
+    # Only a short multiple of pi (pi, pi/2 as 0.5*pi, 0.25*pi, ...) is taken for one: any number
+    # is some 4-digit multiple of pi, but 0.393*pi for 1.2346 would be a false pattern.
+    simple = _significant_digits(in_pi) <= MAX_PI_DIGITS
+    if simple and _significant_digits(in_pi) < _significant_digits(plain) and abs(in_pi * math.pi - value) <= abs(plain - value):
         return _exact_if_whole(in_pi, digits) * sympy.pi
     return _exact_if_whole(plain, digits)
 
@@ -270,7 +284,10 @@ def _significant_digits(value: float) -> int:
 
 
 def _exact_if_whole(value: float, digits: int) -> sympy.Expr:
-    return sympy.Integer(int(value)) if value == int(value) else sympy.Float(value, digits)
+    # Only small whole numbers become Integers; 1.2e20 stays a 4-digit Float, not 21 false digits.
+    if value == int(value) and abs(value) < 10**digits:
+        return sympy.Integer(int(value))
+    return sympy.Float(value, digits)
 
 
 def drop_small_terms(expression: sympy.Expr, symbols: Sequence[sympy.Symbol], x: np.ndarray, relative: float) -> sympy.Expr:

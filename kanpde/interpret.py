@@ -39,6 +39,7 @@ import torch
 from kanpde.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from kanpde.formula import (
     EdgeFits,
+    check_edges,
     check_functions,
     evaluate_expression,
     fit_edges,
@@ -60,6 +61,12 @@ logger = logging.getLogger(__name__)
 # Symbolic fits and plots use at most this many of the problem's training points, drawn at random.
 # A few thousand points pin a univariate fit far below the R^2 resolution that matters here.
 MAX_FIT_SAMPLES = 2000
+
+# Files that ``interpret`` writes; a rerun removes them first.
+OUTPUT_FILES = (
+    "network_trained.png", "edges.png", "symbolic_fits.csv", "importance.json", "network.png",
+    "formula.txt", "formula.tex", "formula_metrics.json", "checkpoint.pt", "retrain_history.csv",
+)
 
 # Retraining runs L-BFGS in stages of at most this many steps (see _retrain).
 RETRAIN_STAGE_STEPS = 20
@@ -109,8 +116,15 @@ class InterpretOptions:
         if not (isinstance(self.constant_tolerance, (int, float)) and 0 < self.constant_tolerance < 1):
             raise ValueError(f"interpret.constant_tolerance must be in (0, 1), got {self.constant_tolerance!r}")
         check_functions(self.functions)
-        for edge in self.edges or {}:
+        for edge, function in (self.edges or {}).items():
             parse_edge(edge)
+            if function is not None:
+                check_functions([function])
+        weight = self.complexity_weight
+        if weight is not None and not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
+            raise ValueError(f"interpret.complexity_weight must be a finite number >= 0 or null, got {weight!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"interpret.seed must be a non-negative integer, got {self.seed!r}")
 
 
 def interpret(problem: Problem, model: KAN, output_dir: str | Path, options: InterpretOptions | None = None) -> dict[str, Any]:
@@ -125,9 +139,14 @@ def interpret(problem: Problem, model: KAN, output_dir: str | Path, options: Int
     options = options or InterpretOptions()
     if not isinstance(model, KAN):
         raise TypeError(f"interpretation needs a KAN, got {type(model).__name__}; train with model=kan")
+    if options.edges and not options.prune:
+        check_edges(model, [parse_edge(edge) for edge in options.edges])
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     model = copy.deepcopy(model)
+    # A rerun must not leave files of an earlier interpretation beside the new ones.
+    for name in OUTPUT_FILES:
+        (output_dir / name).unlink(missing_ok=True)
     rng = np.random.default_rng(options.seed)
     points = problem.sample(rng)
     samples = _subsample(problem.grid_samples(points), rng)
@@ -135,10 +154,9 @@ def interpret(problem: Problem, model: KAN, output_dir: str | Path, options: Int
     summary: dict[str, Any] = {"variables": names, "options": _plain(asdict(options))}
     history: list[dict[str, Any]] = []
 
-    # The trained network as it is, with the symbolic fits of every edge.
-    fits = fit_edges(model, samples, functions=options.functions, complexity_weight=options.complexity_weight)
+    # The trained network as it is.
     if options.plots:
-        _plot(model, samples, names, problem, output_dir / "network_trained.png", fits, grid=output_dir / "edges.png")
+        _plot(model, samples, names, problem, output_dir / "network_trained.png", None)
 
     scores = importance(model, samples)
     summary["importance"] = {
@@ -152,6 +170,14 @@ def interpret(problem: Problem, model: KAN, output_dir: str | Path, options: Int
         history += _retrain(problem, model, options, "prune")
         samples = samples.to(next(model.parameters()).dtype)
     _write_json(output_dir / "importance.json", {k: summary[k] for k in ("importance", "prune") if k in summary})
+    if options.edges and options.prune:
+        check_edges(model, [parse_edge(edge) for edge in options.edges])
+
+    # Symbolic fits of every spline edge of the network that is snapped (after any pruning, so
+    # that edge numbers in the table, in edges.png and in --edges agree).
+    fits = fit_edges(model, samples, functions=options.functions, complexity_weight=options.complexity_weight)
+    if options.plots:
+        _plot(model, samples, names, problem, None, fits, grid=output_dir / "edges.png")
 
     snapped = snap(
         model,
@@ -266,6 +292,9 @@ def _retrain(problem: Problem, model: KAN, options: InterpretOptions, phase: str
     stages = [Stage("lbfgs", count) for count in steps]
     trainer = Trainer(problem, model, stages, log_every=max(options.retrain_steps // 4, 1), seed=options.seed)
     result = trainer.fit()
+    if result.status == "interrupted":
+        # The formula of a half-retrained network would be written as if it were final.
+        raise KeyboardInterrupt(result.stop_reason)
     logger.info("retrained after %s: %s, %s", phase, result.status, result.stop_reason)
     if result.status not in ("ok",):
         logger.warning("retraining after %s ended with status %s: %s", phase, result.status, result.stop_reason)
@@ -285,12 +314,13 @@ def _variable_names(problem: Problem, model: KAN) -> list[str]:
     return names
 
 
-def _plot(model: KAN, samples, names, problem, path: Path, fits: list[EdgeFits] | None, grid: Path | None = None) -> None:
+def _plot(model: KAN, samples, names, problem, path: Path | None, fits: list[EdgeFits] | None, grid: Path | None = None) -> None:
     from kanpde import plotting
 
     try:
         layers = edge_curves(model, samples, fits)
-        plotting.plot_network(layers, path, input_names=names)
+        if path is not None:
+            plotting.plot_network(layers, path, input_names=names)
         if grid is not None:
             plotting.plot_edge_grid(layers, grid, input_names=names)
     except Exception:
@@ -367,8 +397,11 @@ def _plain(value: Any) -> Any:
 def options_from_settings(settings: Mapping[str, Any]) -> InterpretOptions:
     """Build ``InterpretOptions`` from a config mapping, rejecting unknown keys by name."""
     settings = {key: value for key, value in settings.items() if key != "enabled"}
-    if isinstance(settings.get("edges"), (list, tuple)):
-        settings["edges"] = parse_edges(",".join(str(item) for item in settings["edges"]))
+    edges = settings.get("edges")
+    if isinstance(edges, str):
+        settings["edges"] = parse_edges(edges)
+    elif isinstance(edges, (list, tuple)):
+        settings["edges"] = parse_edges(",".join(str(item) for item in edges))
     known = set(InterpretOptions.__dataclass_fields__)
     unknown = set(settings) - known
     if unknown:
@@ -390,6 +423,11 @@ def load_run(run_dir: str | Path) -> tuple[Problem, KAN, dict[str, Any]]:
 
     run_dir = Path(run_dir)
     config_path = run_dir / ".hydra" / "config.yaml"
+    if run_dir.is_file():
+        raise FileNotFoundError(
+            f"{str(run_dir)!r} is a file; pass the run folder that contains it (with .hydra/config.yaml "
+            f"and checkpoint.pt), or load the checkpoint in Python and call kanpde.interpret.interpret"
+        )
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run folder {str(run_dir)!r} not found")
     if not config_path.is_file():
@@ -399,6 +437,17 @@ def load_run(run_dir: str | Path) -> tuple[Problem, KAN, dict[str, Any]]:
         )
     settings = OmegaConf.to_container(OmegaConf.load(config_path), resolve=True)
     model = load_checkpoint(run_dir / "checkpoint.pt")
+    metrics_path = run_dir / "metrics.json"
+    if metrics_path.is_file():
+        try:
+            status = json.loads(metrics_path.read_text()).get("status")
+        except (OSError, ValueError):
+            status = None
+        if status not in (None, "ok"):
+            logger.warning(
+                "the run in %s ended with status %r; its network is the last one with a finite loss, "
+                "and its formula may not describe a trained solution", run_dir, status,
+            )
     if not isinstance(model, KAN):
         raise TypeError(f"the run in {str(run_dir)!r} trained a {model.kind}; interpretation needs a KAN (model=kan)")
     problem = build_problem(dict(settings["problem"]))
@@ -433,6 +482,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--complexity-weight", type=float, help="score penalty per unit of complexity")
     parser.add_argument("--steps", type=int, default=100, help="L-BFGS retraining steps after pruning and snapping (default 100)")
     parser.add_argument("--digits", type=int, default=4, help="significant digits of the rounded formula (default 4)")
+    parser.add_argument("--constant-tolerance", type=float, default=1e-4, help="relative tolerance for recognizing constants such as pi/2 (default 1e-4)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample draw (default 0)")
     parser.add_argument("--no-plots", action="store_true", help="skip the figures")
     arguments = parser.parse_args(argv)
@@ -450,6 +500,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             complexity_weight=arguments.complexity_weight,
             retrain_steps=arguments.steps,
             digits=arguments.digits,
+            constant_tolerance=arguments.constant_tolerance,
             seed=arguments.seed,
             plots=not arguments.no_plots,
         )
@@ -457,7 +508,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kanpde.interpret: {error}", file=sys.stderr)
         return 2
     output = Path(arguments.output) if arguments.output else Path(arguments.run_dir) / "interpret"
-    summary = interpret(problem, model, output, options)
+    try:
+        summary = interpret(problem, model, output, options)
+    except ValueError as error:
+        print(f"kanpde.interpret: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as error:
+        print(f"kanpde.interpret: interrupted ({error or 'SIGINT'}); the files in {output} are incomplete", file=sys.stderr)
+        return 130
     formula = summary.get("formula")
     if formula:
         print("formula:", formula["recognized"][0])

@@ -565,6 +565,7 @@ class KAN(nn.Module):
                 f"(an empty list for a layer without any), got {symbolic!r}"
             )
         for level, (layer, edges) in enumerate(zip(self.layers, symbolic)):
+            seen: set[tuple[int, int]] = set()
             for edge in edges:
                 if isinstance(edge, (str, bytes)) or len(edge) not in (3, 4):
                     raise ValueError(
@@ -572,6 +573,9 @@ class KAN(nn.Module):
                         f"[output, input, function, [a, b, c, d]], for example [0, 1, 'x^2']"
                     )
                 output, input, function = edge[:3]
+                if (int(output), int(input)) in seen:
+                    raise ValueError(f"symbolic edge [{output}, {input}] of layer {level} is listed twice; keep one entry")
+                seen.add((int(output), int(input)))
                 affine = edge[3] if len(edge) == 4 else (1.0, 0.0, 1.0, 0.0)
                 layer.set_symbolic(int(output), int(input), str(function), affine)
 

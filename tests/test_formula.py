@@ -158,6 +158,9 @@ def test_parse_edge_rejects_malformed(text):
         (0.99998, sympy.Integer(1)),
         (0.7478, sympy.Float(0.7478, 4)),
         (-2.0000001, sympy.Integer(-2)),
+        (1.23456789, sympy.Float(1.235, 4)),
+        (123456.789, sympy.Float(123500.0, 4)),
+        (0.785398, sympy.Float(0.25, 4) * sympy.pi),
     ],
 )
 def test_round_number_cases(value, expected):
@@ -180,3 +183,11 @@ def test_recognition_recovers_exact_formula():
     ) - 2.19e-5
     recognized = recognize_expression(expression, tolerance=1e-4)
     assert sympy.simplify(recognized - sympy.exp(sympy.sin(sympy.pi * X) + Y**2)) == 0
+
+
+def test_constant_edge_snaps_to_zero():
+    model = KAN([2, 1], grid_size=20, seed=0, dtype=torch.float64)
+    x = _points(2000)
+    _train_edges_to(model, [lambda t: torch.sin(math.pi * t), lambda t: torch.full_like(t, 0.3)], x)
+    results = snap(model, x, r2_threshold=0.999)
+    assert [result.snapped for result in results] == ["sin", "zero"]

@@ -201,6 +201,10 @@ def test_interpret_cli_damaged_checkpoint(tmp_path, poisson_run):
         (["--functions", "x,sinh"], "sinh"),
         (["--r2-threshold", "2"], "r2_threshold"),
         (["--steps", "-1"], "retrain_steps"),
+        (["--edges", "0.0.0=foo"], "foo"),
+        (["--edges", "9.9.9=sin"], "layers 0 to 1"),
+        (["--seed", "-1"], "interpret.seed"),
+        (["--complexity-weight", "-3"], "complexity_weight"),
     ],
 )
 def test_interpret_cli_bad_options(poisson_run, tmp_path, arguments, message):
@@ -248,3 +252,21 @@ def test_interpret_leaves_model_unchanged(tmp_path):
     interpret(problem, model, tmp_path / "out", InterpretOptions(r2_threshold=0.0, retrain_steps=2, plots=False))
     assert all(torch.equal(before[name], value) for name, value in model.state_dict().items())
     assert (tmp_path / "out" / "formula.txt").is_file()
+
+
+def test_interpret_rerun_removes_old_files(poisson_run, tmp_path):
+    run_dir, _ = poisson_run
+    output = tmp_path / "again"
+    output.mkdir()
+    (output / "edges.png").write_bytes(b"stale")
+    completed = run_module("kanpde.interpret", [str(run_dir), "--output", str(output), "--no-plots", "--steps", "0"], tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    assert not (output / "edges.png").exists()
+    assert (output / "formula.txt").is_file()
+
+
+def test_edges_setting_accepts_single_string():
+    from kanpde.interpret import options_from_settings
+
+    options = options_from_settings({"enabled": True, "edges": "0.0.0=sin,1.0.0"})
+    assert options.edges == {"0.0.0": "sin", "1.0.0": None}

@@ -177,3 +177,8 @@ def test_symbolic_edge_bad_input(call, message):
 def test_symbolic_layout_length_checked():
     with pytest.raises(ValueError, match="each of the 2 layers"):
         KAN([2, 3, 1], symbolic=[[[0, 0, "sin"]]])
+
+
+def test_symbolic_layout_rejects_duplicate_edge():
+    with pytest.raises(ValueError, match="listed twice"):
+        KAN([2, 3, 1], symbolic=[[[0, 0, "sin"], [0, 0, "cos"]], []])
