@@ -263,16 +263,21 @@ def _finite_or_inf(value: float) -> float | str:
     return float(value) if math.isfinite(value) else "inf"
 
 
-def formula_summary(problem, model: nn.Module, retrain_steps: int = 40) -> dict[str, Any]:
+def formula_summary(problem, model: nn.Module, retrain_steps: int = 20) -> dict[str, Any]:
     """Snap a copy of the KAN to the model's formula functions, retrain it, and return the formula,
     its accuracy and its edge errors; for GAAM also the coefficients of its edge written as
     alpha E + c_lambda lambda + c_0 + ... = 0 (``gaam_edge_coefficients``)."""
-    from kanpde.formula import network_expression, snap
+    from kanpde.formula import network_expression, snap, spline_edges
     from kanpde.trainer import Stage, Trainer
 
     snapped = copy.deepcopy(model)
-    snap(snapped, problem.x_train, r2_threshold=0.0, functions=FORMULA_FUNCTIONS[problem.model_name])
-    Trainer(problem, snapped, [Stage("lbfgs", retrain_steps)], log_every=retrain_steps).fit()
+    # Layer by layer, first layer first, each followed by retraining: the later layers then adapt
+    # to the closed forms of the earlier ones before they are fitted themselves.
+    for level in range(len(snapped.layers)):
+        edges = [edge for edge in spline_edges(snapped) if edge[0] == level]
+        if edges:
+            snap(snapped, problem.x_train, r2_threshold=0.0, functions=FORMULA_FUNCTIONS[problem.model_name], edges=edges)
+            Trainer(problem, snapped, [Stage("lbfgs", retrain_steps)], log_every=retrain_steps).fit()
     symbols = [sympy.Symbol(_symbol_name(name), real=True) for name in problem.inputs]
     expression = sympy.expand(network_expression(snapped, symbols)[0])
     function = sympy.lambdify(symbols, expression, modules="numpy")
@@ -298,14 +303,14 @@ def _symbol_name(feature: str) -> str:
 
 
 def gaam_edge_coefficients(problem, logit: Callable[[np.ndarray], np.ndarray]) -> dict[str, Any]:
-    """Write a classifier's GAAM edge as alpha E + c_lambda lambda + c_0 + (other terms) = 0.
+    """Write a classifier's GAAM edge as alpha E + c_lambda lambda + c_0 = 0, plus what that misses.
 
     A classifier's logit is fixed only up to a positive factor and any change away from its zero
     set, so its edge is compared through that zero set: E_c is located on the 9 x 9 grid of alpha
-    in [0.3, 0.7] and lambda in [0.4, 1.2], and alpha E_c is fitted by least squares with
-    -(c_lambda lambda + c_0 + c_alpha alpha + c_alpha2 alpha^2 + c_lambda2 lambda^2 + c_mixed
-    alpha lambda). The analytic edge alpha E + 2 lambda - 2 = 0 gives c_lambda = 2, c_0 = -2 and
-    every other coefficient 0.
+    in [0.3, 0.7] and lambda in [0.4, 1.2] (points whose edge lies beyond the spectrum have none),
+    and alpha E_c is fitted by least squares with -(c_lambda lambda + c_0). ``largest_other`` is
+    the largest residual of that fit, the part of alpha E_c that other terms would have to carry.
+    The analytic edge alpha E + 2 lambda - 2 = 0 gives c_lambda = 2, c_0 = -2 and no residual.
     """
     logit = _phase_averaged(problem, logit)
     alpha, lam = (values.ravel() for values in np.meshgrid(np.linspace(0.3, 0.7, 9), np.linspace(0.4, 1.2, 9)))
@@ -315,19 +320,20 @@ def gaam_edge_coefficients(problem, logit: Callable[[np.ndarray], np.ndarray]) -
         rising=True,
     )
     found = np.isfinite(edge)
-    if found.sum() < 6:
+    if found.sum() < 3:
         return {"status": f"edge found at {int(found.sum())} of {len(edge)} grid points, too few to fit"}
     alpha, lam, edge = alpha[found], lam[found], edge[found]
-    names = ["lambda", "constant", "alpha", "alpha^2", "lambda^2", "alpha*lambda"]
-    basis = np.stack([lam, np.ones_like(lam), alpha, alpha**2, lam**2, alpha * lam], axis=1)
-    coefficients = -np.linalg.lstsq(basis, alpha * edge, rcond=None)[0]
-    named = dict(zip(names, coefficients.tolist()))
+    basis = np.stack([lam, np.ones_like(lam)], axis=1)
+    target = alpha * edge
+    solution = np.linalg.lstsq(basis, target, rcond=None)[0]
+    residual = target - basis @ solution
     return {
         "status": "ok",
         "points": int(found.sum()),
         "alpha*E": 1.0,
-        **named,
-        "largest_other": max(abs(named[name]) for name in names[2:]),
+        "lambda": float(-solution[0]),
+        "constant": float(-solution[1]),
+        "largest_other": float(np.max(np.abs(residual))),
     }
 
 

@@ -144,10 +144,12 @@ def test_problem_bad_input(settings, message, cache):
         AndersonLocalization(**options)
 
 
-# Bounds for the small command-line run (N = 144, 150 Hamiltonians, 80 L-BFGS steps): the labels
-# themselves agree with the analytic edge on about 98.7% of states at this size.
-SMALL_RUN_ACCURACY = 0.93
-SMALL_RUN_EDGE_ERROR = 0.5
+# Bounds for the small command-line run (GAAM at N = 144, 300 Hamiltonians, 40 L-BFGS steps),
+# which measured 99.2% accuracy and a largest E_c error of 0.17. The labels themselves agree with
+# the analytic edge on about 99.6% of states at this size, and the edge often lies in a spectral
+# gap that the data pin only to within the gap.
+SMALL_RUN_ACCURACY = 0.96
+SMALL_RUN_EDGE_ERROR = 0.35
 
 
 def test_small_run_from_command_line(tmp_path):
