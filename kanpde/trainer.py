@@ -232,7 +232,8 @@ class NonFiniteLossError(RuntimeError):
         super().__init__(
             f"loss term {term!r} is {value} at step {step}; training stopped and the parameters "
             f"were restored to the last step with a finite loss. Try a smaller learning rate, "
-            f"float64 (dtype=float64), or a different seed"
+            f"float64 (dtype=float64), or a different seed; in a network with symbolic edges, check "
+            f"that no edge function (log, sqrt, 1/x) is evaluated outside its domain"
         )
 
 

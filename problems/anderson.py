@@ -1,7 +1,7 @@
 """Classify eigenstates of quasiperiodic chains as localized or extended, and find mobility edges.
 
 A KAN reads the energy E of an eigenstate, the model's parameters and the phase phi, and returns
-the logit of "localized"; training minimizes the binary cross-entropy against labels from exact
+the logit of "localized". Training minimizes the binary cross-entropy against labels from exact
 diagonalization (fractal dimension below a threshold). The mobility edge is where the logit
 crosses zero: along E (E_c as a function of the parameters) or along lambda (lambda_c as a function
 of E). The models, data generation and analytic edges are in ``anderson_physics``.
@@ -134,7 +134,12 @@ class AndersonLocalization(Problem):
         self.loss_weights = {"bce": 1.0}
         self.columns = [feature_names.index(name) for name in inputs]
 
-        cache = default_cache_dir() if cache_dir is None else (Path(cache_dir).expanduser() if str(cache_dir) else None)
+        if cache_dir is None:
+            cache = default_cache_dir()
+        elif str(cache_dir):
+            cache = Path(cache_dir).expanduser()
+        else:
+            cache = None
         data = generate_data(
             model, n_hamiltonians, n_sites, ranges, states_per_hamiltonian,
             threshold=threshold, kappa=kappa, boundary=boundary, seed=data_seed, cache_dir=cache,

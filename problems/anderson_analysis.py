@@ -119,10 +119,10 @@ def find_zero(
     """Return, for each base point (M, F), where the logit crosses zero as ``column`` runs from
     ``low`` to ``high`` (numbers, or arrays (M,) for one interval per point).
 
-    ``rising`` keeps only crossings from negative to positive (True) or the reverse (False): the
+    ``rising`` keeps only crossings from negative to positive (True) or the reverse (False). The
     side on which states are localized is known, and a classifier trained on a Cantor-like
     spectrum may cross zero and back inside a gap where it saw no data. Of the crossings left,
-    the steepest is taken; where there is none, the result is NaN.
+    the steepest is taken. Where there is none, the result is NaN.
     """
     low = np.broadcast_to(np.asarray(low, dtype=np.float64), (len(base),))
     high = np.broadcast_to(np.asarray(high, dtype=np.float64), (len(base),))
@@ -137,7 +137,11 @@ def find_zero(
         left, right = curve[:-1], curve[1:]
         up = (left <= 0) & (right > 0)
         down = (left >= 0) & (right < 0)
-        crossings = np.nonzero(up if rising else down if rising is False else up | down)[0]
+        if rising is None:
+            allowed = up | down
+        else:
+            allowed = up if rising else down
+        crossings = np.nonzero(allowed)[0]
         if len(crossings) == 0:
             continue
         index = crossings[np.argmax(np.abs(curve[crossings + 1] - curve[crossings]))]
@@ -265,8 +269,8 @@ def _finite_or_inf(value: float) -> float | str:
 
 def formula_summary(problem, model: nn.Module, retrain_steps: int = 20) -> dict[str, Any]:
     """Snap a copy of the KAN to the model's formula functions, retrain it, and return the formula,
-    its accuracy and its edge errors; for GAAM also the coefficients of its edge written as
-    alpha E + c_lambda lambda + c_0 + ... = 0 (``gaam_edge_coefficients``)."""
+    its accuracy and its edge errors. For GAAM the result also has the coefficients of its edge
+    written as alpha E + c_lambda lambda + c_0 = 0 (``gaam_edge_coefficients``)."""
     from kanpde.formula import network_expression, snap, spline_edges
     from kanpde.trainer import Stage, Trainer
 
@@ -306,9 +310,9 @@ def gaam_edge_coefficients(problem, logit: Callable[[np.ndarray], np.ndarray]) -
     """Write a classifier's GAAM edge as alpha E + c_lambda lambda + c_0 = 0, plus what that misses.
 
     A classifier's logit is fixed only up to a positive factor and any change away from its zero
-    set, so its edge is compared through that zero set: E_c is located on the 9 x 9 grid of alpha
-    in [0.3, 0.7] and lambda in [0.4, 1.2] (points whose edge lies beyond the spectrum have none),
-    and alpha E_c is fitted by least squares with -(c_lambda lambda + c_0). ``largest_other`` is
+    set, so its edge is compared through that zero set. E_c is located on the 9 x 9 grid of alpha
+    in [0.3, 0.7] and lambda in [0.4, 1.2], where points whose edge lies beyond the spectrum have
+    none. Then alpha E_c is fitted by least squares with -(c_lambda lambda + c_0). ``largest_other`` is
     the largest residual of that fit, the part of alpha E_c that other terms would have to carry.
     The analytic edge alpha E + 2 lambda - 2 = 0 gives c_lambda = 2, c_0 = -2 and no residual.
     """
