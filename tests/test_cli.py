@@ -160,10 +160,25 @@ def test_config_groups_are_found():
     assert ("model", "paper/mlp_d4_w100") in choices
 
 
+# Anderson configs build data by exact diagonalization: tests use a small chain and no cache.
+SMALL_ANDERSON = ["problem.n_sites=144", "problem.n_hamiltonians=20", "problem.states_per_hamiltonian=10", "problem.cache_dir=''"]
+
+
+def compose_overrides(group, option):
+    """Return overrides that compose ``group=option`` with a problem it fits, kept small."""
+    overrides = [f"{group}={option}"]
+    if group == "problem" and option.startswith("anderson"):
+        overrides += SMALL_ANDERSON
+    if group == "model" and option.startswith("anderson/"):
+        model = option.removeprefix("anderson/")
+        overrides = [f"problem=anderson_{model}", *overrides, *SMALL_ANDERSON]
+    return overrides
+
+
 @pytest.mark.parametrize("group, option", config_choices())
 def test_every_config_composes_and_builds(group, option):
     with initialize_config_module(config_module="kanpde.conf", version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[f"{group}={option}"])
+        cfg = compose(config_name="config", overrides=compose_overrides(group, option))
     from omegaconf import OmegaConf
 
     settings = OmegaConf.to_container(cfg, resolve=True)
