@@ -16,6 +16,7 @@ sweep go on; ``kanpde.report`` then summarizes the sweep folder.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -32,6 +33,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
+from threadpoolctl import threadpool_limits
 
 from torch import nn
 
@@ -133,6 +135,10 @@ def build(settings: dict[str, Any]) -> tuple[Problem, nn.Module, Trainer]:
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ValueError(f"threads must be a positive integer or null (torch's default), got {threads!r}")
         torch.set_num_threads(threads)
+        # BLAS threads too (numpy and scipy, for example the eigensolvers that build Anderson data
+        # sets): two OpenBLAS threads on a busy two-core machine made each N = 610 eigh about ten
+        # times slower than one.
+        threadpool_limits(limits=threads)
     torch.manual_seed(seed)
 
     problem = build_problem(dict(settings["problem"]))
@@ -206,6 +212,13 @@ def run(settings: dict[str, Any], output_dir: Path, problem_name: str = "custom"
     output_dir.mkdir(parents=True, exist_ok=True)
     try:
         problem, model, trainer = build(settings)
+    except KeyboardInterrupt as error:
+        # Ctrl-C or SIGTERM while the problem prepares its data (Anderson data sets take minutes).
+        reason = f"interrupted before training by {error or 'SIGINT'}"
+        logger.warning(reason)
+        summary = {"status": "interrupted", "stop_reason": reason, "settings": settings}
+        write_json(output_dir / "metrics.json", summary)
+        return summary
     except (ValueError, TypeError, FileNotFoundError) as error:
         # The failed job still gets a metrics.json, so that a sweep report lists it.
         reason = f"invalid configuration: {error}"
@@ -277,8 +290,11 @@ def run(settings: dict[str, Any], output_dir: Path, problem_name: str = "custom"
         except Exception:
             # The results are already on disk; a figure that cannot be drawn must not fail the run.
             logger.exception("could not draw the plots in %s", output_dir / "plots")
-    _analyze(problem, model, output_dir, summary)
-    if (settings.get("interpret") or {}).get("enabled"):
+    if result.status == "interrupted":
+        logger.info("no analysis or interpretation: the run was interrupted")
+    else:
+        _analyze(problem, model, output_dir, summary)
+    if (settings.get("interpret") or {}).get("enabled") and result.status != "interrupted":
         _interpret(problem, model, result.status, settings["interpret"], output_dir, summary)
     logger.info("results written to %s", output_dir)
     return summary
@@ -358,6 +374,10 @@ def build_problem(problem_settings: dict[str, Any]) -> Problem:
         problem_class = get_class(target)
     except Exception as error:
         raise ValueError(f"problem class {target!r} could not be imported ({error}); check problem._target_") from error
+    known = set(inspect.signature(problem_class).parameters)
+    unknown = sorted(set(problem_settings) - known)
+    if unknown and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(problem_class).parameters.values()):
+        raise ValueError(f"unknown problem setting(s) {unknown} for {target}; known settings: {sorted(known)}")
     return problem_class(**problem_settings)
 
 

@@ -234,7 +234,8 @@ def network_expression(model: KAN, symbols: Sequence[sympy.Symbol]) -> list[symp
         listed = ", ".join(".".join(map(str, edge)) for edge in remaining)
         raise ValueError(
             f"edge(s) {listed} are still splines, so the network has no closed form; snap them "
-            f"(for example with a lower r2_threshold or a larger function library) or prune them"
+            f"(include them among the edges to snap when edges are named, lower the r2_threshold "
+            f"or widen the function library) or prune them"
         )
     nodes: list[sympy.Expr] = list(symbols)
     for layer in model.layers:

@@ -86,7 +86,7 @@ def plot_history(history: list[dict[str, Any]], path: str | Path, metric_names: 
         if pairs:
             right.semilogy(*zip(*pairs), marker="o", markersize=3, label=name)
     right.set_xlabel("step")
-    right.set_title("error against the reference")
+    right.set_title("test metrics (errors or accuracies)")
     right.legend()
 
     _mark_stages(left, history)

@@ -18,6 +18,7 @@ parameters.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import numbers
@@ -91,6 +92,9 @@ DEFAULT_COMPLEXITY_WEIGHT = 0.5
 # functions (sin(z) = cos(z - pi/2), sigmoid(z) = (1 + tanh(z / 2)) / 2) and are broken by the
 # smaller offsets |b| + |d / c|, so that sin(x) ranks above cos(x - pi/2).
 TIE_TOLERANCE = 1e-2
+
+# When another function explains this share of the variance, the constant fit ranks last.
+EXPLAINED_VARIANCE = 0.5
 
 # A fit whose terms exceed this many times the spread of y works by cancellation (see is_degenerate).
 DEGENERATE_RATIO = 1e3
@@ -864,6 +868,12 @@ def fit_edge(
             fits.append(fit_function(x, y, name, complexity_weight=complexity_weight, **search_options))
         except OutOfDomainError as error:
             logger.debug("skipped %s: %s", name, error)
+    # The constant's R^2 is 0 by definition on data that vary, and its complexity of 0 would
+    # still rank it above a fair fit of x (say R^2 = 0.6). It stays first only for data that no
+    # function explains (noise about a constant).
+    best_other = max((fit.r2 for fit in fits if fit.function != "zero"), default=0.0)
+    if best_other >= EXPLAINED_VARIANCE:
+        fits = [dataclasses.replace(fit, score=-math.inf) if fit.function == "zero" and fit.r2 < 1 else fit for fit in fits]
     plain = [fit for fit in fits if not is_degenerate(fit, x, y)]
     degenerate = [fit for fit in fits if is_degenerate(fit, x, y)]
     return rank_fits(plain) + rank_fits(degenerate)

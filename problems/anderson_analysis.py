@@ -380,6 +380,7 @@ def plot_phase_diagram(problem, logit: Callable[[np.ndarray], np.ndarray], path:
         axis.set_ylabel("lambda")
         axis.set_ylim(*problem.parameter_ranges["lambda"])
         axis.set_title("Mosaic model: red localized, blue extended")
+        axis.legend(loc="best", fontsize=8)
     else:
         other = "alpha" if problem.model_name == "gaam" else "p"
         values = np.quantile(features[other], [0.25, 0.75])

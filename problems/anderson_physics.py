@@ -168,10 +168,11 @@ def _check_size(model: str, n_sites: Any, boundary: Any, kappa: int) -> None:
                 f"or boundary='open'"
             )
         if model == "mosaic" and n_sites % kappa != 0:
+            fitting = [n for n in _fibonacci_up_to(10**5) if n >= 3 and n % kappa == 0][:4]
             raise ValueError(
                 f"n_sites {n_sites} is not a multiple of kappa {kappa}, which the mosaic model needs "
                 f"under periodic boundaries; choose a Fibonacci number divisible by {kappa} "
-                f"(144, 610 and 2584 are for kappa = 2) or boundary='open'"
+                f"(such as {', '.join(map(str, fitting))}) or boundary='open'"
             )
     else:
         minimum = kappa if model == "mosaic" else 2
@@ -729,8 +730,17 @@ def generate_data(
 
     cache_dir = Path(cache_dir).expanduser()
     if cache_dir.exists() and not cache_dir.is_dir():
-        raise ValueError(f"cache_dir {str(cache_dir)!r} exists but is not a folder; pass a folder path")
-    cache_dir.mkdir(parents=True, exist_ok=True)
+        raise ValueError(
+            f"cache_dir {str(cache_dir)!r} exists but is not a folder; pass a folder path, or no "
+            f"cache (problem.cache_dir='' on the command line)"
+        )
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(
+            f"cache_dir {str(cache_dir)!r} cannot be created ({error}); pass a writable folder, or "
+            f"no cache (problem.cache_dir='' on the command line)"
+        ) from error
     path = cache_dir / f"anderson-{settings_digest(settings)}.npz"
     if path.exists():
         try:
@@ -743,8 +753,13 @@ def generate_data(
             return data
 
     data = _generate(settings)
-    _write_cache(path, data)
-    logger.info("wrote %d states to cache file %s", len(data), path)
+    try:
+        _write_cache(path, data)
+    except OSError as error:
+        # The data are generated and correct; only the reuse is lost.
+        logger.warning("could not write cache file %s (%s); continuing without caching this data set", path, error)
+    else:
+        logger.info("wrote %d states to cache file %s", len(data), path)
     return data
 
 
