@@ -168,3 +168,23 @@ def test_small_run_from_command_line(tmp_path):
     assert analysis["edges"]["energy_edge"]["max_abs_error"] <= SMALL_RUN_EDGE_ERROR
     assert (run_dir / "plots" / "phase_diagram.png").stat().st_size > 0
     assert (run_dir / "plots" / "fractal_dimension.png").stat().st_size > 0
+
+
+def test_unwritable_cache_is_skipped(tmp_path, monkeypatch, caplog):
+    from kanpde.problems import anderson_physics
+
+    def fail(path, data):
+        raise PermissionError(f"cannot write {path}")
+
+    monkeypatch.setattr(anderson_physics, "_write_cache", fail)
+    with caplog.at_level("WARNING"):
+        problem = small("gaam", tmp_path / "cache", n_hamiltonians=20, states_per_hamiltonian=5)
+    assert len(problem.y_train) > 0
+    assert "could not write cache file" in caplog.text
+
+
+def test_cache_dir_below_a_file_rejected(tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    with pytest.raises(ValueError, match="cache_dir .* cannot be created"):
+        small("gaam", blocker / "sub", n_hamiltonians=20)

@@ -571,3 +571,10 @@ def test_sigterm_to_joblib_worker_ends_that_job_only(tmp_path):
     with open(sweep / "jobs.csv", newline="") as handle:
         statuses = [row["status"] for row in csv.DictReader(handle)]
     assert statuses == ["interrupted", "interrupted"]
+
+
+def test_unknown_problem_setting_named():
+    from kanpde.cli import build_problem
+
+    with pytest.raises(ValueError, match=r"unknown problem setting\(s\) \['foo'\]"):
+        build_problem({"_target_": "kanpde.problems.poisson.Poisson", "foo": 3})
