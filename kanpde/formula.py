@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 MAX_PI_DIGITS = 2
 
 # An edge whose spread on the samples is below this share of the largest spread among the edges
-# into the same node is constant there, and snaps to "zero" (its constant d): the R^2 of a
+# into the same node counts as constant and snaps to "zero" (its constant d). The R^2 of a
 # constant fit is 0 by definition, so no threshold would snap it otherwise.
 CONSTANT_EDGE = 1e-6
 
@@ -255,7 +255,7 @@ def evaluate_expression(expression: sympy.Expr, symbols: Sequence[sympy.Symbol],
 
 
 def expand_expression(expression: sympy.Expr) -> sympy.Expr:
-    """Multiply out products and powers, so that each coefficient stands alone.
+    """Multiply out products and powers, so that each coefficient is separate.
 
     Network formulas often subtract nearly equal terms (for example c1 * h1^2 - c2 * h2^2 with h
     sums of edge functions), and rounding their factors separately loses the cancellation.
@@ -330,7 +330,7 @@ def recognize_expression(expression: sympy.Expr, tolerance: float = 1e-4) -> sym
     ``tolerance`` and simplify; see ``kanpde.symbolic.recognize_constant``.
 
     Function arguments are recognized first, so that edge functions that are equal up to the
-    tolerance coincide and their coefficients merge when the products are expanded; the merged
+    tolerance coincide and their coefficients merge when the products are expanded. The merged
     coefficients are recognized after that.
     """
     cleaned = _map_function_arguments(expression, lambda part: recognize_constants(part, tolerance))

@@ -8,7 +8,7 @@ From a run folder written by ``python -m kanpde``:
 or in the training run itself with ``interpret.enabled=true``. The interpretation folder
 (``RUN_DIR/interpret`` by default) receives:
 
-    network_trained.png   the trained network, every edge drawn over the inputs it sees
+    network_trained.png   the trained network, every edge drawn over the range of its inputs
     edges.png             every edge function with its best symbolic fit overlaid
     symbolic_fits.csv     per edge, the best fits (function, a, b, c, d, R^2, score), snapped or not
     importance.json       edge and node importance scores (and the pruning report, if pruned)
@@ -51,6 +51,7 @@ from kanpde.formula import (
     spline_edges,
 )
 from kanpde.kan import KAN
+from kanpde.metrics import field_errors
 from kanpde.problem import Problem
 from kanpde.pruning import importance, layer_activations, prune, symbolic_mask
 from kanpde.report import write_csv
@@ -276,8 +277,7 @@ def _exact_expression(problem: Problem, symbols: list[sympy.Symbol]) -> sympy.Ex
 
 
 def _errors(values: np.ndarray, reference: np.ndarray) -> dict[str, float]:
-    error = values - reference
-    return {"mse": float(np.mean(error**2)), "max_abs": float(np.max(np.abs(error)))}
+    return field_errors(torch.as_tensor(values), torch.as_tensor(reference))
 
 
 def _retrain(problem: Problem, model: KAN, options: InterpretOptions, phase: str) -> list[dict[str, Any]]:

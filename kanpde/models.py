@@ -80,8 +80,8 @@ def build_model(
 def count_parameters(model: nn.Module) -> int:
     """Return the number of trainable scalars that shape the model's function.
 
-    For a KAN: spline edges x (G + k + 2), as pykan counts, plus 4 per symbolic edge; pruned edges
-    and the masked spline parts of symbolic edges do not count.
+    For a KAN this is spline edges x (G + k + 2), as pykan counts, plus 4 per symbolic edge. Pruned
+    edges and the masked spline parts of symbolic edges do not count.
     """
     counter = getattr(model, "parameter_count", None)
     if callable(counter):

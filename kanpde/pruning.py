@@ -7,9 +7,9 @@ network outputs. With s_{o,i} the standard deviation of phi_{o,i}(x_i) over the 
 
     e_{o,i} = n_o * s_{o,i} / sum_j s_{o,j},      n_i (input node of the layer) = sum_o e_{o,i},
 
-starting from n = 1 at every network output. Scores lie in [0, 1], the scores of one layer's inputs
-sum to the number of network outputs, and an edge whose function is constant on the samples
-scores 0 (its constant moves into the other edges when the network is retrained). Scores do not
+starting from n = 1 at every network output. Scores lie in [0, 1], and the scores of one layer's
+inputs sum to the number of network outputs. An edge whose function is constant on the samples
+scores 0, because retraining can move its constant into the other edges. Scores do not
 depend on the scale of the inputs or outputs.
 """
 
@@ -36,7 +36,8 @@ class Importance:
 
 @dataclass(frozen=True)
 class PruneReport:
-    """What pruning removed: node indices per layer of nodes (inputs first) and edge counts."""
+    """Record of a pruning: kept and removed node indices per layer of nodes (inputs first) and the
+    number of edges switched off."""
 
     widths_before: list[int]
     widths_after: list[int]

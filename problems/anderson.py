@@ -6,10 +6,10 @@ diagonalization (fractal dimension below a threshold). The mobility edge is wher
 crosses zero: along E (E_c as a function of the parameters) or along lambda (lambda_c as a function
 of E). The models, data generation and analytic edges are in ``anderson_physics``.
 
-Models (Liu et al., "KAN: Kolmogorov-Arnold Networks", arXiv 2404.19756, section 4.4): the Mosaic
-model (Wang et al., PRL 125, 196604, 2020), the generalized Aubry-Andre model (Ganeshan, Pixley,
-Das Sarma, PRL 114, 146601, 2015) and the Aubry-Andre model with exponential hopping (Biddle,
-Das Sarma, PRL 104, 070601, 2010).
+The study follows Liu et al., "KAN: Kolmogorov-Arnold Networks", arXiv 2404.19756, section 4.4.
+Its models are the Mosaic model (Wang et al., PRL 125, 196604, 2020), the generalized Aubry-Andre
+model (Ganeshan, Pixley, Das Sarma, PRL 114, 146601, 2015) and the Aubry-Andre model with
+exponential hopping (Biddle, Das Sarma, PRL 104, 070601, 2010).
 
 Shape letters: N states, F input features.
 """
@@ -184,8 +184,7 @@ class AndersonLocalization(Problem):
         """Return test and validation accuracy and the test cross-entropy."""
         metrics = {}
         for name, x, y in (("test", self.x_test, self.y_test), ("validation", self.x_validation, self.y_validation)):
-            logits = self.logits(model, x)
-            metrics[f"{name}_accuracy"] = accuracy(logits, y)
+            metrics[f"{name}_accuracy"] = accuracy(self.logits(model, x), y)
         metrics["test_bce"] = float(nn.functional.binary_cross_entropy_with_logits(self.logits(model, self.x_test), self.y_test))
         return metrics
 

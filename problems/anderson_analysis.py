@@ -33,6 +33,7 @@ import sympy
 import torch
 from torch import Tensor, nn
 
+from kanpde.problems.anderson import accuracy
 from kanpde.problems.anderson_physics import lambda_edge_mosaic
 
 logger = logging.getLogger(__name__)
@@ -93,8 +94,7 @@ def analyze(problem, model: nn.Module, folder: Path) -> dict[str, Any]:
 
 
 def _accuracy(problem, model, x: Tensor, y: Tensor) -> float:
-    logits = problem.logits(model, x)
-    return float(((logits > 0) == (y > 0.5)).double().mean())
+    return accuracy(problem.logits(model, x), y)
 
 
 def phi_permutation_change(problem, model: nn.Module, seed: int = 0) -> float:
@@ -274,9 +274,9 @@ def formula_summary(problem, model: nn.Module, retrain_steps: int = 20) -> dict[
     from kanpde.formula import network_expression, snap, spline_edges
     from kanpde.trainer import Stage, Trainer
 
-    # Two ways to snap, and the one whose formula classifies the validation set better is kept:
-    # all edges at once, and layer by layer with retraining in between (the later layers then
-    # adapt to the closed forms of the earlier ones). Neither was better on every trained network.
+    # Snap in two ways and keep the formula that classifies the validation set better. One way
+    # snaps all edges at once. The other snaps layer by layer with retraining in between, so that
+    # later layers adapt to the closed forms of earlier ones. Neither won on every trained network.
     functions = FORMULA_FUNCTIONS[problem.model_name]
     candidates = []
     for layerwise in (False, True):
@@ -302,7 +302,7 @@ def formula_summary(problem, model: nn.Module, retrain_steps: int = 20) -> dict[
         "snapping": "layer by layer" if layerwise else "all edges at once",
         "validation_accuracy": validation_accuracy,
         "expression": str(expression.evalf(6)),
-        "test_accuracy": float(np.mean((logits > 0) == (problem.y_test.numpy()[:, 0] > 0.5))),
+        "test_accuracy": accuracy(torch.as_tensor(logits).reshape(-1, 1), problem.y_test),
         "edges": edge_errors(problem, formula_logit),
     }
     if problem.model_name == "gaam":

@@ -660,8 +660,8 @@ def _check_data_seed(data_seed: Any) -> int:
 def _check_test_fraction(test_fraction: Any) -> float:
     if not (_is_real(test_fraction) and 0 < test_fraction < 1):
         raise ValueError(
-            f"test_fraction must be a number above 0 and below 1, got {test_fraction!r}; 0.2 holds "
-            f"out a fifth of the rows"
+            f"test_fraction must be a number above 0 and below 1, got {test_fraction!r}; for example "
+            f"0.2 keeps a fifth of the rows for testing"
         )
     return float(test_fraction)
 
